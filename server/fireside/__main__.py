@@ -1,0 +1,3 @@
+from fireside.cli import main
+
+raise SystemExit(main())

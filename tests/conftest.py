@@ -1,0 +1,61 @@
+"""Shared fixtures: real models from models.toml, real worker processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from fireside.engine import ModelEngine, WorkerSpec
+from fireside.engine.errors import ModelUnavailable
+from fireside.models.specs import worker_spec
+
+SMOLLM2 = "smollm2:135m"
+QWEN_CODER = "qwen2.5-coder:0.5b"
+
+
+@pytest.fixture(scope="session")
+def smollm2_spec() -> WorkerSpec:
+    # Two threads: the CI machine has two cores; results do not depend on it.
+    return worker_spec(SMOLLM2, num_ctx=2048, num_parallel=8, num_thread=2)
+
+
+@pytest.fixture(scope="session")
+def smollm2_path(smollm2_spec: WorkerSpec) -> Path:
+    return smollm2_spec.path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(smollm2_spec: WorkerSpec) -> AsyncIterator[ModelEngine]:
+    """One shared SmolLM2 worker with 8 parallel sequences."""
+    engine = ModelEngine(smollm2_spec)
+    yield engine
+    await engine.unload()
+
+
+@pytest_asyncio.fixture
+async def single_slot_engine(smollm2_spec: WorkerSpec) -> AsyncIterator[ModelEngine]:
+    """A private worker with one sequence, for tests that kill or starve it."""
+    from dataclasses import replace
+
+    engine = ModelEngine(replace(smollm2_spec, settings=replace(smollm2_spec.settings, num_parallel=1)))
+    yield engine
+    await engine.unload()
+
+
+@pytest.fixture(scope="session")
+def qwen_spec() -> WorkerSpec:
+    try:
+        return worker_spec(QWEN_CODER, num_ctx=2048, num_parallel=2, num_thread=2)
+    except ModelUnavailable as e:
+        # The test extra installs its wheels, so CI always has it; a bare checkout may not.
+        pytest.skip(f"the FIM-capable model is not installed here: {e}")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def qwen(qwen_spec: WorkerSpec) -> AsyncIterator[ModelEngine]:
+    engine = ModelEngine(qwen_spec)
+    yield engine
+    await engine.unload()

@@ -89,7 +89,7 @@ async def aggregate_rate(spec: WorkerSpec, streams: int, max_tokens: int) -> flo
 
 async def edit_latency(spec: WorkerSpec) -> tuple[float, float, int, int]:
     """(warm seconds, cold seconds, prompt tokens, cached tokens of the warm request)."""
-    body = "".join(f"def helper_{i}(x):\n    return x * {i} + {i % 7}\n\n" for i in range(200))
+    body = "".join(f"def helper_{i}(x):\n    return x * {i} + {i % 7}\n\n" for i in range(75))
     engine = ModelEngine(spec)
     try:
         tokens = (await engine.render(GenerateRequest(prompt=body))).tokens

@@ -111,7 +111,9 @@ class WorkerProcess:
         assert self._conn is not None
         try:
             while self._conn.poll():
-                self._dispatch(self._conn.recv())
+                received = self._conn.recv()
+                for message in received if isinstance(received, list) else (received,):
+                    self._dispatch(message)
         except (EOFError, OSError):
             self._on_exit()
 

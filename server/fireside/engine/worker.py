@@ -88,7 +88,11 @@ def worker_main(conn: Connection) -> None:
     )
     inbox: queue.Queue[object] = queue.Queue()
     threading.Thread(target=_read_pipe, args=(conn, inbox), daemon=True, name="pipe-reader").start()
-    scheduler = Scheduler(model, prompts, conn.send)
+    # Messages of one loop turn go out as one list: one pickle and one wake-up of the
+    # parent per decode step instead of one per stream, which matters when the parent
+    # and llama.cpp's threads share two cores.
+    outbox: list[object] = []
+    scheduler = Scheduler(model, prompts, outbox.append)
     embedder = Embedder(model)
     try:
         while True:
@@ -112,15 +116,18 @@ def worker_main(conn: Connection) -> None:
                 elif isinstance(msg, Embed):
                     try:
                         vectors, n = embedder.embed(msg.texts, msg.truncate)
-                        conn.send(Embedded(msg.request_id, tuple(vectors), n))
+                        outbox.append(Embedded(msg.request_id, tuple(vectors), n))
                     except EngineError as e:
-                        conn.send(Failed(msg.request_id, e.code, e.message))
+                        outbox.append(Failed(msg.request_id, e.code, e.message))
             try:
                 scheduler.step()
             except EngineError as e:
                 scheduler.fail_all(e)
             except Exception as e:  # a bug must not leave requests hanging
                 scheduler.fail_all(EngineError(f"internal error in the model worker: {e!r}"))
+            if outbox:
+                conn.send(list(outbox))
+                outbox.clear()
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:

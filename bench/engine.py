@@ -15,7 +15,7 @@ import asyncio
 import statistics
 import time
 
-from fireside.engine import GREEDY, GenerateRequest, ModelEngine, WorkerSpec
+from fireside.engine import GREEDY, GenerateRequest, ModelEngine, Stats, WorkerSpec
 from fireside.models.specs import worker_spec
 
 STORY_PROMPTS = [
@@ -30,8 +30,8 @@ STORY_PROMPTS = [
 ]
 
 
-async def timed_stream(engine: ModelEngine, prompt: str, max_tokens: int) -> tuple[int, float, float]:
-    """(tokens, seconds from request to end, seconds from first to last piece)."""
+async def timed_stream(engine: ModelEngine, prompt: str, max_tokens: int) -> tuple[Stats, float, float]:
+    """(the request's stats, seconds from request to end, seconds from first to last piece)."""
     start = time.perf_counter()
     first = last = 0.0
     stream = await engine.generate(GenerateRequest(prompt=prompt, sampling=GREEDY, max_tokens=max_tokens))
@@ -39,7 +39,7 @@ async def timed_stream(engine: ModelEngine, prompt: str, max_tokens: int) -> tup
         last = time.perf_counter()
         first = first or last
     assert stream.stats is not None
-    return stream.stats.completion_tokens, last - start, last - first
+    return stream.stats, last - start, last - first
 
 
 def llama_reference_rate(spec: WorkerSpec, prompt: str, max_tokens: int, threads: int) -> float:
@@ -69,8 +69,8 @@ async def single_stream_rate(spec: WorkerSpec, prompt: str, max_tokens: int) -> 
         rates = []
         for _ in range(3):
             await engine.unload()  # no cached prefix: the same work as the reference
-            n, _, decode = await timed_stream(engine, prompt, max_tokens)
-            rates.append((n - 1) / decode)
+            stats, _, decode = await timed_stream(engine, prompt, max_tokens)
+            rates.append((stats.completion_tokens - 1) / decode)
         return statistics.median(rates)
     finally:
         await engine.unload()
@@ -82,7 +82,7 @@ async def aggregate_rate(spec: WorkerSpec, streams: int, max_tokens: int) -> flo
         await timed_stream(engine, "warm up", 4)
         start = time.perf_counter()
         results = await asyncio.gather(*(timed_stream(engine, STORY_PROMPTS[i % 8], max_tokens) for i in range(streams)))
-        return sum(n for n, _, _ in results) / (time.perf_counter() - start)
+        return sum(stats.completion_tokens for stats, _, _ in results) / (time.perf_counter() - start)
     finally:
         await engine.unload()
 
@@ -102,12 +102,9 @@ async def edit_latency(spec: WorkerSpec) -> tuple[float, float, int, int]:
         warm = []
         cached = 0
         for variant in (edited, body, edited):
-            stream_start = time.perf_counter()
-            s = await engine.generate(GenerateRequest(prompt=variant, sampling=GREEDY, max_tokens=16, stop=()))
-            await s.text()
-            warm.append(time.perf_counter() - stream_start)
-            assert s.stats is not None
-            cached = s.stats.cached_tokens
+            stats, seconds, _ = await timed_stream(engine, variant, 16)
+            warm.append(seconds)
+            cached = stats.cached_tokens
         cold = []
         for _ in range(2):
             await engine.unload()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,6 @@ async def engine(smollm2_spec: WorkerSpec) -> AsyncIterator[ModelEngine]:
 @pytest_asyncio.fixture
 async def single_slot_engine(smollm2_spec: WorkerSpec) -> AsyncIterator[ModelEngine]:
     """A private worker with one sequence, for tests that kill or starve it."""
-    from dataclasses import replace
-
     engine = ModelEngine(replace(smollm2_spec, settings=replace(smollm2_spec.settings, num_parallel=1)))
     yield engine
     await engine.unload()

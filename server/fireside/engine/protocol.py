@@ -200,8 +200,6 @@ class Accepted:
     """The worker built the request's prompt and sampler; errors after this are rare."""
 
     request_id: int
-    prompt_tokens: int
-    truncated_tokens: int
 
 
 @dataclass(frozen=True)

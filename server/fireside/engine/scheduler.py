@@ -85,7 +85,7 @@ class Scheduler:
     def submit(self, request_id: int, request: GenerateRequest) -> None:
         """Tokenize and queue a request; a bad one is answered with Failed at once."""
         submitted = time.perf_counter_ns()
-        ctx_limit = min(request.num_ctx or self._model.n_ctx_seq, self._model.n_ctx_seq)
+        ctx_limit = self._ctx_limit(request)
         try:
             prompt = self._prompts.build(request, ctx_limit)
             grammar = request.grammar
@@ -95,7 +95,7 @@ class Scheduler:
         except EngineError as e:
             self._emit(Failed(request_id, e.code, e.message))
             return
-        self._emit(Accepted(request_id, len(prompt.tokens), prompt.truncated))
+        self._emit(Accepted(request_id))
         self._queue.append(
             Job(
                 request_id=request_id,
@@ -111,14 +111,17 @@ class Scheduler:
 
     def render(self, request_id: int, request: GenerateRequest) -> None:
         """Answer with the prompt `submit` would evaluate for this request."""
-        ctx_limit = min(request.num_ctx or self._model.n_ctx_seq, self._model.n_ctx_seq)
         try:
-            prompt = self._prompts.build(request, ctx_limit)
+            prompt = self._prompts.build(request, self._ctx_limit(request))
         except EngineError as e:
             self._emit(Failed(request_id, e.code, e.message))
             return
         text = b"".join(self._model.token_bytes(t) for t in prompt.tokens).decode("utf-8", errors="replace")
         self._emit(Rendered(request_id, tuple(prompt.tokens), text, prompt.truncated))
+
+    def _ctx_limit(self, request: GenerateRequest) -> int:
+        """A request may narrow the loaded per-sequence context, never widen it."""
+        return min(request.num_ctx or self._model.n_ctx_seq, self._model.n_ctx_seq)
 
     def cancel(self, request_id: int) -> None:
         for job in self._queue:

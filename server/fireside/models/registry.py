@@ -77,7 +77,8 @@ class Registry:
         roles: dict[str, tuple[str, ...]] = {}
         for table in tables:
             for name, entry in table.get("models", {}).items():
-                models[normalize_name(name)] = ModelEntry.from_table(normalize_name(name), entry)
+                key = normalize_name(name)
+                models[key] = ModelEntry.from_table(key, entry)
             for role, names in table.get("roles", {}).items():
                 roles[role] = tuple(normalize_name(n) for n in ([names] if isinstance(names, str) else names))
         return cls(models, roles)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest_asyncio
 from fireside.engine import ModelEngine, WorkerSpec
 from fireside.engine.errors import ModelUnavailable
 from fireside.models.specs import worker_spec
+from tests.daemon_process import DaemonProcess, running_daemon
 
 SMOLLM2 = "smollm2:135m"
 QWEN_CODER = "qwen2.5-coder:0.5b"
@@ -58,3 +59,10 @@ async def qwen(qwen_spec: WorkerSpec) -> AsyncIterator[ModelEngine]:
     engine = ModelEngine(qwen_spec)
     yield engine
     await engine.unload()
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    """One shared daemon with the built-in models, 4 sequences per model."""
+    with running_daemon(tmp_path_factory.mktemp("daemon"), env={"FIRESIDE_NUM_PARALLEL": "4"}) as d:
+        yield d

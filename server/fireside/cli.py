@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 
 from rich.console import Console
 
@@ -54,6 +55,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from fireside.api.app import serve
+    from fireside.config import DaemonSettings, Paths
+
+    try:
+        settings = DaemonSettings.from_env()
+        if args.host is not None or args.port is not None:
+            settings = replace(settings, host=args.host or settings.host, port=settings.port if args.port is None else args.port)
+        serve(settings, Paths.from_env())
+    except EngineError as e:
+        Console(stderr=True).print(f"Error: {e.message}", style="bold red")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fireside", description="A local-first AI coding assistant.")
     parser.add_argument("--version", action="version", version=f"fireside {__version__}")
@@ -68,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--verbose", action="store_true", help="print timings when done")
     run.set_defaults(handler=_run)
+
+    serve = commands.add_parser("serve", help="run the daemon (FIRESIDE_HOST, default 127.0.0.1:11435)")
+    serve.add_argument("--host", default=None, help="address to listen on (non-loopback needs FIRESIDE_API_KEY)")
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(handler=_serve)
     return parser
 
 

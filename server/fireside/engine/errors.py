@@ -13,9 +13,10 @@ class EngineError(Exception):
 
     code = "engine_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.param = param  # the request field at fault, where one is (OpenAI's `param`)
 
 
 class InvalidRequest(EngineError):
@@ -66,6 +67,12 @@ class WorkerCrashed(EngineError):
     code = "worker_crashed"
 
 
+class Busy(EngineError):
+    """Too many requests are already waiting; the client should retry later."""
+
+    code = "busy"
+
+
 _BY_CODE: dict[str, type[EngineError]] = {
     cls.code: cls
     for cls in (
@@ -78,6 +85,7 @@ _BY_CODE: dict[str, type[EngineError]] = {
         ModelUnavailable,
         ModelLoadError,
         WorkerCrashed,
+        Busy,
     )
 }
 

@@ -5,6 +5,7 @@ Names are Ollama-style `family:tag`; a name without a tag means `:latest`.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -19,21 +20,50 @@ OTHER_PARAMETERS = {"keep_alive"}
 
 
 @dataclass(frozen=True)
-class ModelEntry:
+class Backend:
+    """A remote OpenAI-compatible server (a cloud provider, or a vLLM / llama-server /
+    Fireside fleet with several base URLs). Its key is read from the environment variable
+    named by `api_key_env`, never from the file itself."""
+
     name: str
-    source: str
+    base_urls: tuple[str, ...]
+    api_key_env: str | None = None
+    timeout: float = 600.0
+
+    @classmethod
+    def from_table(cls, name: str, table: dict[str, Any]) -> Backend:
+        urls = table.get("base_urls", [table["base_url"]] if "base_url" in table else [])
+        if isinstance(urls, str) or not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+            raise InvalidRequest(f'models.toml: backend "{name}" needs base_url or base_urls (http:// or https:// URLs)')
+        return cls(
+            name=name,
+            base_urls=tuple(u.rstrip("/") for u in urls),
+            api_key_env=table.get("api_key_env"),
+            timeout=float(table.get("timeout", 600.0)),
+        )
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A named model: local weights (`source`) or a model served by a remote `backend`
+    (under its own name there, `remote_name`)."""
+
+    name: str
+    source: str = ""
     description: str = ""
     sha256: str | None = None
     size: int | None = None
     roles: tuple[str, ...] = ()
     settings: LoadSettings = field(default_factory=LoadSettings)
-    keep_alive: str = "5m"
+    keep_alive: str | None = None
     template: str | None = None
+    backend: str | None = None
+    remote_name: str | None = None
 
     @classmethod
     def from_table(cls, name: str, table: dict[str, Any]) -> ModelEntry:
-        if "source" not in table:
-            raise InvalidRequest(f'models.toml: model "{name}" has no source')
+        if "source" not in table and "backend" not in table:
+            raise InvalidRequest(f'models.toml: model "{name}" has neither a source nor a backend')
         params = dict(table.get("parameters", {}))
         unknown = set(params) - LOAD_PARAMETERS - OTHER_PARAMETERS
         if unknown:
@@ -41,21 +71,30 @@ class ModelEntry:
             raise InvalidRequest(f'models.toml: model "{name}" has unknown parameters {sorted(unknown)}; valid: {valid}')
         return cls(
             name=name,
-            source=str(table["source"]),
+            source=str(table.get("source", "")),
             description=str(table.get("description", "")),
             sha256=table.get("sha256"),
             size=table.get("size"),
             roles=tuple(table.get("roles", ())),
             settings=LoadSettings.from_parameters({k: v for k, v in params.items() if k in LOAD_PARAMETERS}),
-            keep_alive=str(params.get("keep_alive", "5m")),
+            keep_alive=str(params["keep_alive"]) if "keep_alive" in params else None,
             template=table.get("template"),
+            backend=table.get("backend"),
+            remote_name=table.get("remote_name"),
         )
+
+
+# Ollama-style names: namespace/family:tag. No "..", no backslashes, no leading slash, so
+# a name can never become a path outside the store.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*(:[A-Za-z0-9][A-Za-z0-9._\-]*)?")
 
 
 def normalize_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise InvalidRequest("model name is empty")
+    if len(name) > 200 or not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidRequest(f"invalid model name {name[:80]!r}: use letters, digits, '.', '-', '_', '/' and one ':tag'")
     return name if ":" in name else f"{name}:latest"
 
 
@@ -63,6 +102,7 @@ def normalize_name(name: str) -> str:
 class Registry:
     models: dict[str, ModelEntry]
     roles: dict[str, tuple[str, ...]]
+    backends: dict[str, Backend] = field(default_factory=dict)
 
     @classmethod
     def load(cls, user_file: Path | None = None) -> Registry:
@@ -75,13 +115,19 @@ class Registry:
                 raise InvalidRequest(f"{user_file}: {e}") from e
         models: dict[str, ModelEntry] = {}
         roles: dict[str, tuple[str, ...]] = {}
+        backends: dict[str, Backend] = {}
         for table in tables:
+            for name, backend in table.get("backends", {}).items():
+                backends[name] = Backend.from_table(name, backend)
             for name, entry in table.get("models", {}).items():
                 key = normalize_name(name)
                 models[key] = ModelEntry.from_table(key, entry)
             for role, names in table.get("roles", {}).items():
                 roles[role] = tuple(normalize_name(n) for n in ([names] if isinstance(names, str) else names))
-        return cls(models, roles)
+        for entry in models.values():
+            if entry.backend is not None and entry.backend not in backends:
+                raise InvalidRequest(f'models.toml: model "{entry.name}" names unknown backend "{entry.backend}"')
+        return cls(models, roles, backends)
 
     def get(self, name: str) -> ModelEntry:
         key = normalize_name(name)
@@ -89,3 +135,24 @@ class Registry:
             known = ", ".join(sorted(self.models)) or "none"
             raise ModelNotFound(f'model "{name}" not found, try pulling it first (known models: {known})')
         return self.models[key]
+
+
+class RegistryFile:
+    """The registry as the daemon sees it: re-read when the user's models.toml changes,
+    so an edit or a pull shows up without a restart, at no cost per request otherwise."""
+
+    def __init__(self, user_file: Path) -> None:
+        self._file = user_file
+        self._stamp: tuple[int, int] | None = None
+        self._registry: Registry | None = None
+
+    def current(self) -> Registry:
+        try:
+            stat = self._file.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = (0, 0)
+        if self._registry is None or stamp != self._stamp:
+            self._registry = Registry.load(self._file)
+            self._stamp = stamp
+        return self._registry

@@ -1,0 +1,148 @@
+"""The one protocol every handler speaks: an `AnswerRequest` in, a stream of `Delta`s
+and one `Finish` out.
+
+OpenAI, Ollama, Anthropic and Responses handlers translate their wire format into an
+`AnswerRequest` and the events back into their own; none of them knows whether the model
+runs here (`LocalAnswer`, over the engine) or on a remote backend (`api.remote`).
+Tool calls and reasoning are recovered here, once, for every protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+from fireside.api.reasoning import ThinkSplitter
+from fireside.api.tools import CallDetector, ToolCall, ToolPolicy, chat_messages, parse_calls
+from fireside.engine import FimInput, GenerateRequest, GenerationStream, SamplingOptions, Stats
+from fireside.engine.pool import ModelPool
+
+FinishReason = Literal["stop", "length", "tool_calls", "cancel"]
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    """A generation as the daemon understands it, whatever protocol it came in by.
+
+    Exactly one of `messages` (chat, OpenAI-shaped), `prompt` (raw text) or `fim`.
+    `keep_alive` is seconds (inf = forever); None takes the model's or daemon's default.
+    """
+
+    model: str
+    messages: tuple[dict[str, Any], ...] | None = None
+    prompt: str | None = None
+    fim: FimInput | None = None
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    json_schema: dict[str, Any] | None = None
+    grammar: str | None = None
+    tools: ToolPolicy | None = None
+    num_ctx: int | None = None
+    truncate: bool = False
+    keep_alive: float | None = None
+    think: bool = True
+
+
+@dataclass(frozen=True)
+class Delta:
+    content: str = ""
+    reasoning: str = ""
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: FinishReason
+    stats: Stats
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+Event = Delta | Finish
+
+
+class AnswerStream(Protocol):
+    backend: Literal["local", "remote"]
+
+    def events(self) -> AsyncIterator[Event]: ...
+
+
+def _finish_reason(stats: Stats, calls: list[ToolCall]) -> FinishReason:
+    if calls:
+        return "tool_calls"
+    return "length" if stats.done_reason == "length" else "cancel" if stats.done_reason == "cancel" else "stop"
+
+
+class LocalAnswer:
+    """An answer from a model in this daemon's pool. Use as `async with`: entering loads
+    the model and starts generation, so a bad request fails before anything streams."""
+
+    backend: Literal["local", "remote"] = "local"
+
+    def __init__(self, pool: ModelPool, name: str, keep_alive: float, request: AnswerRequest) -> None:
+        self._pool = pool
+        self._name = name
+        self._keep_alive = keep_alive
+        self._request = request
+        self._exit = AsyncExitStack()
+        self._stream: GenerationStream | None = None
+        self._load_ns = 0
+
+    async def __aenter__(self) -> LocalAnswer:
+        async with AsyncExitStack() as stack:
+            lease = await stack.enter_async_context(self._pool.use(self._name, self._keep_alive))
+            self._load_ns = lease.load_duration_ns
+            knows_tools = bool(lease.engine.info and lease.engine.info.chat_template and "tools" in lease.engine.info.chat_template)
+            self._stream = await stack.enter_async_context(await lease.engine.generate(self._engine_request(knows_tools)))
+            self._exit = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._exit.aclose()
+
+    def _engine_request(self, template_knows_tools: bool) -> GenerateRequest:
+        r = self._request
+        policy = r.tools
+        json_schema = policy.call_schema() if policy is not None and policy.forced else r.json_schema
+        messages = None
+        tools = None
+        if r.messages is not None:
+            messages = tuple(chat_messages(list(r.messages), policy, template_knows_tools))
+            if policy is not None and policy.offered and template_knows_tools:
+                tools = tuple(f.as_tool() for f in policy.offered)
+        return GenerateRequest(
+            prompt=r.prompt,
+            messages=messages,
+            tools=tools,
+            fim=r.fim,
+            sampling=r.sampling,
+            max_tokens=r.max_tokens,
+            stop=r.stop,
+            grammar=r.grammar,
+            json_schema=json_schema,
+            num_ctx=r.num_ctx,
+            truncate=r.truncate,
+        )
+
+    async def events(self) -> AsyncIterator[Event]:
+        assert self._stream is not None, "enter the answer first"
+        policy = self._request.tools
+        thinking = ThinkSplitter() if self._request.messages is not None else None
+        calls = CallDetector(policy)
+        answer_text: list[str] = []
+        async for piece in self._stream:
+            content, reasoning = thinking.feed(piece) if thinking else (piece, "")
+            answer_text.append(content)
+            shown = calls.feed(content)
+            if shown or reasoning:
+                yield Delta(shown, reasoning if self._request.think else "")
+        content, reasoning = thinking.finish() if thinking else ("", "")
+        answer_text.append(content)
+        shown = calls.feed(content)
+        tool_calls = parse_calls("".join(answer_text), policy) if policy is not None else []
+        leftover = shown + ("" if tool_calls else calls.held)
+        if leftover or (reasoning and self._request.think):
+            yield Delta(leftover, reasoning if self._request.think else "")
+        stats = replace(self._stream.stats or Stats(), load_duration_ns=self._load_ns)
+        yield Finish(_finish_reason(stats, tool_calls), stats, tuple(tool_calls))

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from fireside.engine.errors import InvalidRequest
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+FENCE = "```"
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def parse_calls(text: str, policy: ToolPolicy) -> list[ToolCall]:
     if policy.mode == "none":
         return []
     names = {f.name for f in policy.offered}
-    body = text.strip()
+    body = _unfenced(text.strip())
     pieces: list[str] = []
     if CALL_OPEN in body:
         for chunk in body.split(CALL_OPEN)[1:]:
@@ -194,8 +195,7 @@ class CallDetector:
         if not self._holding:
             return text
         self._held += text
-        head = self._held.lstrip()
-        if not head or head.startswith(("{", "[", CALL_OPEN)) or CALL_OPEN.startswith(head):
+        if _may_be_call(self._held.lstrip()):
             return ""
         self._holding = False
         out, self._held = self._held, ""
@@ -204,6 +204,25 @@ class CallDetector:
     @property
     def held(self) -> str:
         return self._held
+
+
+def _may_be_call(head: str) -> bool:
+    """Whether an answer that begins with `head` may still turn out to be a tool call:
+    a call tag, bare JSON, or JSON in a code fence (small models like to fence it)."""
+    if not head or head.startswith(("{", "[", CALL_OPEN)) or CALL_OPEN.startswith(head) or FENCE.startswith(head):
+        return True
+    if head.startswith(FENCE):
+        language, newline, rest = head[len(FENCE) :].partition("\n")
+        if not newline:
+            return "json".startswith(language.strip())
+        return language.strip() in ("", "json") and (not rest.strip() or rest.lstrip().startswith(("{", "[")))
+    return False
+
+
+def _unfenced(body: str) -> str:
+    if body.startswith(FENCE) and body.endswith(FENCE) and len(body) > 2 * len(FENCE):
+        return body[len(FENCE) : -len(FENCE)].removeprefix("json").strip()
+    return body
 
 
 def chat_messages(messages: list[dict[str, Any]], policy: ToolPolicy | None, template_knows_tools: bool) -> list[dict[str, Any]]:
@@ -217,16 +236,15 @@ def chat_messages(messages: list[dict[str, Any]], policy: ToolPolicy | None, tem
         if role not in ("system", "developer", "user", "assistant", "tool"):
             raise InvalidRequest(f'messages[{i}] has unknown role "{role}"', param="messages")
         rendered = {"role": "system" if role == "developer" else role, "content": message_text(message.get("content"), i)}
-        calls = message.get("tool_calls") or []
-        if calls:
-            if template_knows_tools:
-                rendered["tool_calls"] = calls
-            else:
-                rendered["content"] += "".join(
-                    CALL_OPEN + json.dumps({"name": c["function"]["name"], "arguments": _arguments(c["function"].get("arguments"))}) + CALL_CLOSE
-                    for c in calls
-                    if isinstance(c, dict) and isinstance(c.get("function"), dict)
-                )
+        calls = [
+            {"id": c.get("id", ""), "type": "function", "function": {"name": c["function"].get("name", ""), "arguments": _arguments(c["function"].get("arguments"))}}
+            for c in message.get("tool_calls") or []
+            if isinstance(c, dict) and isinstance(c.get("function"), dict)
+        ]
+        if calls and template_knows_tools:
+            rendered["tool_calls"] = calls  # templates expect arguments as objects, not JSON text
+        elif calls:
+            rendered["content"] += "".join(CALL_OPEN + json.dumps({k: c["function"][k] for k in ("name", "arguments")}) + CALL_CLOSE for c in calls)
         for key in ("tool_call_id", "name"):
             if key in message:
                 rendered[key] = message[key]

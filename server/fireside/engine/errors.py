@@ -73,6 +73,13 @@ class Busy(EngineError):
     code = "busy"
 
 
+class RemoteUnavailable(EngineError):
+    """A remote backend gave no answer: none of its servers could be reached, one failed
+    mid-answer, or it refused the request (a wrong key). The message names the backend."""
+
+    code = "remote_error"
+
+
 _BY_CODE: dict[str, type[EngineError]] = {
     cls.code: cls
     for cls in (
@@ -86,6 +93,7 @@ _BY_CODE: dict[str, type[EngineError]] = {
         ModelLoadError,
         WorkerCrashed,
         Busy,
+        RemoteUnavailable,
     )
 }
 

@@ -35,7 +35,7 @@ class Sampler:
             self._add(g)
         if o.repeat_penalty != 1.0 or o.frequency_penalty or o.presence_penalty:
             last_n = n_ctx if o.repeat_last_n == -1 else o.repeat_last_n
-            self._add(ll.llama_sampler_init_penalties(last_n, o.repeat_penalty, o.frequency_penalty, o.presence_penalty))
+            self._add(ll.llama_sampler_init_penalties(model.n_vocab, last_n, o.repeat_penalty, o.frequency_penalty, o.presence_penalty))
         if o.temperature == 0:
             self._add(ll.llama_sampler_init_greedy())
             return

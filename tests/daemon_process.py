@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -55,6 +56,8 @@ def running_daemon(config_dir: Path, env: Mapping[str, str] | None = None, port:
                 with urllib.request.urlopen(daemon.url + "/", timeout=1) as r:
                     if r.status == 200:
                         break
+            except urllib.error.HTTPError:
+                break  # it answers, if only to refuse a request without its API key
             except OSError:
                 pass
             if time.monotonic() > deadline:

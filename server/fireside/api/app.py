@@ -13,7 +13,7 @@ import time
 from aiohttp import web
 
 from fireside import __version__
-from fireside.api import infill, openai
+from fireside.api import anthropic, infill, openai, responses
 from fireside.api.daemon import DAEMON, Daemon, start_record
 from fireside.api.errors import HttpError
 from fireside.api.security import Guard, Handler
@@ -67,6 +67,8 @@ def make_app(daemon: Daemon) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/version", version)
     openai.add_routes(app.router)
+    anthropic.add_routes(app.router)
+    responses.add_routes(app.router)
     infill.add_routes(app.router)
     return app
 

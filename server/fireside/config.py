@@ -126,6 +126,7 @@ class DaemonSettings:
     max_queue: int = 512  # [FIRESIDE_MAX_QUEUE] requests waiting beyond the running ones
     max_body_bytes: int = 32 << 20  # [FIRESIDE_MAX_BODY] bytes
     num_thread: int | None = None  # [FIRESIDE_NUM_THREAD] overrides each model's own
+    num_ctx: int | None = None  # [FIRESIDE_CONTEXT_LENGTH] overrides each model's own
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DaemonSettings:
@@ -133,6 +134,7 @@ class DaemonSettings:
         host, port = parse_host(env.get("FIRESIDE_HOST", ""))
         parallel = _int(env, "FIRESIDE_NUM_PARALLEL", 0, 0)
         threads = _int(env, "FIRESIDE_NUM_THREAD", 0, 0)
+        context = _int(env, "FIRESIDE_CONTEXT_LENGTH", 0, 0)
         return cls(
             host=host,
             port=port,
@@ -144,6 +146,7 @@ class DaemonSettings:
             max_queue=_int(env, "FIRESIDE_MAX_QUEUE", 512, 0),
             max_body_bytes=_int(env, "FIRESIDE_MAX_BODY", 32 << 20, 1024),
             num_thread=threads or None,
+            num_ctx=context or None,
         )
 
     def check_bind(self) -> None:

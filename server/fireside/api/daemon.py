@@ -60,12 +60,9 @@ class Daemon:
             return replace(result, load_duration_ns=result.load_duration_ns or lease.load_duration_ns)
 
     def _spec(self, name: str) -> WorkerSpec:
-        overrides = {}
-        if self.settings.num_parallel:
-            overrides["num_parallel"] = self.settings.num_parallel
-        if self.settings.num_thread:
-            overrides["num_thread"] = self.settings.num_thread
-        return worker_spec(name, self.paths, **overrides)
+        s = self.settings
+        overrides = {"num_parallel": s.num_parallel, "num_thread": s.num_thread, "num_ctx": s.num_ctx}
+        return worker_spec(name, self.paths, **{k: v for k, v in overrides.items() if v})
 
     async def close(self) -> None:
         await self.remote.close()

@@ -18,6 +18,7 @@ from fireside.api.daemon import DAEMON, Daemon, start_record
 from fireside.api.errors import HttpError
 from fireside.api.security import Guard, Handler
 from fireside.config import DaemonSettings, Paths
+from fireside.engine.errors import EngineError
 from fireside.telemetry import log_request
 
 log = logging.getLogger("fireside.daemon")
@@ -29,7 +30,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except Exception as e:
         error = HttpError.of(e)
-        if error.status >= 500 and not isinstance(e, web.HTTPException):
+        if isinstance(e, EngineError) and error.status >= 500:
+            log.warning("request failed: %s %s: %s", request.method, request.path, error.message)
+        elif error.status >= 500 and not isinstance(e, web.HTTPException):
             log.exception("request failed: %s %s", request.method, request.path)
         response = error.response(request.path)
     record.status = response.status

@@ -198,6 +198,7 @@ async def embeddings(request: web.Request) -> web.Response:
         raise InvalidRequest(f"this model's embeddings have {len(result.vectors[0])} dimensions, not {dimensions}", param="dimensions")
     record = record_for(request, model)
     record.prompt_tokens = result.prompt_tokens
+    record.backend = "remote" if request.app[DAEMON].model(model).backend else "local"
 
     def encode(vector: list[float]) -> Any:
         return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode() if encoding == "base64" else vector

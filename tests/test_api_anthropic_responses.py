@@ -9,8 +9,17 @@ import anthropic
 import httpx
 import jsonschema
 import openai
+import pydantic
 import pytest
+from anthropic.types import RawMessageStreamEvent
+from openai.lib.streaming.responses import ResponseStreamState
+from openai.types.responses import ResponseStreamEvent
 
+from fireside.api import anthropic as messages_api
+from fireside.api import responses as responses_api
+from fireside.api.answers import Delta, Finish
+from fireside.api.tools import ToolCall
+from fireside.engine import Stats
 from tests.conftest import SMOLLM2
 from tests.daemon_process import DaemonProcess
 
@@ -19,7 +28,7 @@ WEATHER_TOOL = {"name": "get_weather", "description": "Get the current weather f
 WEATHER_FUNCTION = {"type": "function", "name": "get_weather", "description": "Get the current weather for a city", "parameters": CITY}
 ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
 COLOR = {"type": "object", "properties": {"color": {"type": "string", "maxLength": 12}}, "required": ["color"], "additionalProperties": False}
-# The anthropic package no longer sends sampling settings itself; older clients do.
+# This anthropic package's messages.create takes no temperature; older clients send one, so it goes as extra_body.
 GREEDY = {"temperature": 0}
 COLOR_FORMAT = {"format": {"type": "json_schema", "name": "color", "schema": COLOR, "strict": True}}
 
@@ -93,7 +102,7 @@ def test_messages_output_format_json_schema(claude: anthropic.Anthropic) -> None
 
 def test_bad_messages_requests_are_anthropic_errors(claude: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as e:
-        claude.messages.create(model=SMOLLM2, messages=[{"role": "user", "content": "Hi"}], max_tokens=anthropic.omit)
+        claude.messages.create(model=SMOLLM2, messages=[{"role": "user", "content": "Hi"}], max_tokens=anthropic.omit, timeout=30)
     assert e.value.body == {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens is required (a positive integer)"}}
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
     with pytest.raises(anthropic.BadRequestError, match="only reads text"):
@@ -158,3 +167,27 @@ def test_responses_are_stateless(client: openai.OpenAI) -> None:
     assert e.value.body["param"] == "previous_response_id" and "stateless" in e.value.body["message"]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="no-such-model:1b", input="Hi", max_output_tokens=4)
+
+
+def test_reasoning_streams_as_thinking_blocks_and_reasoning_items() -> None:
+    """SmolLM2 never thinks, so the framing is fed made-up events and checked against
+    the SDKs' own types: every frame must validate, its SSE name being its type."""
+    events = [Delta(reasoning="It is in France."), Delta(content="Sunny."), Finish("tool_calls", Stats(30, 10, 5), (ToolCall("call_1", "get_weather", {"city": "Paris"}),))]
+    head = {"id": "msg_1", "type": "message", "role": "assistant", "model": SMOLLM2}
+    blocks = messages_api._Blocks(head)
+    frames = [f for e in events for f in blocks.frames(e)]
+    assert all(name == data["type"] for data, name in frames)
+    parsed = [pydantic.TypeAdapter(RawMessageStreamEvent).validate_python(data) for data, name in frames if name != "ping"]
+    starts = [p.content_block.type for p in parsed if p.type == "content_block_start"]
+    assert starts == ["thinking", "text", "tool_use"]
+    assert parsed[-2].delta.stop_reason == "tool_use" and parsed[-2].usage.input_tokens == 20
+
+    stream = responses_api._Events(responses_api._head({"model": SMOLLM2}, SMOLLM2))
+    frames = [f for e in events for f in stream.frames(e)]
+    assert all(name == data["type"] for data, name in frames)
+    state = ResponseStreamState(input_tools=openai.omit, text_format=openai.omit)
+    handled = [e for data, _ in frames for e in state.handle_event(pydantic.TypeAdapter(ResponseStreamEvent).validate_python(data))]
+    assert handled[-1].type == "response.completed"
+    final = handled[-1].response
+    assert [item.type for item in final.output] == ["reasoning", "message", "function_call"]
+    assert final.output[0].content[0].text == "It is in France." and final.output_text == "Sunny."

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from fireside.api import options as opt
-from fireside.api.answers import AnswerRequest, Delta, Event, Finish, FinishReason
+from fireside.api.answers import AnswerRequest, Delta, Event, FinishReason
 from fireside.api.daemon import DAEMON, record_for
 from fireside.api.errors import HttpError
 from fireside.api.streams import Frames, collect_answer, stream_answer

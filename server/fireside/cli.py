@@ -1,63 +1,236 @@
-"""The `fireside` command."""
+"""The `fireside` command. `serve` runs the daemon; `run`, `ps`, `list`, `show` and `stop`
+are its clients over Ollama's API, so a model is loaded once, in the daemon, however
+many commands and editors use it. `run` starts the daemon in the background when none
+answers at FIRESIDE_HOST; the others say how to start it."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 from rich.console import Console
 
 from fireside import __version__
-from fireside.engine import EngineError, GenerateRequest, ModelEngine, SamplingOptions
-from fireside.models.specs import worker_spec
+from fireside.client import Client, ClientError, start_daemon
+from fireside.config import DaemonSettings, Paths, is_loopback
+from fireside.engine import EngineError
+
+HELP = '''Available commands:
+  /clear    forget the conversation so far
+  /bye      leave
+  /?        this help
+
+Use """ to begin and end a message of several lines.'''
+# Further off than this is "forever" (Ollama writes forever as about 292 years from now).
+_FOREVER_SECONDS = 100 * 365 * 86400
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def _fail(message: str) -> int:
+    Console(stderr=True).print(f"Error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
+    return 1
+
+
+def _connect(start: bool = False) -> Client:
+    """The daemon's client; with `start`, a daemon started in the background first if
+    none answers on this machine."""
+    settings = DaemonSettings.from_env()
+    client = Client.of(settings)
+    if start and is_loopback(settings.host) and not client.running():
+        log = Paths.from_env().cache_dir / "daemon.log"
+        Console(stderr=True).print(f"Starting the Fireside daemon (log: {log})", style="dim", markup=False, highlight=False, soft_wrap=True)
+        start_daemon(client, log)
+    return client
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {"temperature": args.temperature, "num_predict": args.max_tokens}
+    return options if args.seed is None else {**options, "seed": args.seed}
+
+
+def _timings(final: dict[str, Any]) -> str:
+    tokens, eval_ns = final.get("eval_count", 0), final.get("eval_duration", 0)
+    rate = tokens / (eval_ns / 1e9) if eval_ns else 0.0
+    return (
+        f"load {final.get('load_duration', 0) / 1e6:.0f} ms · prompt {final.get('prompt_eval_count', 0)} tokens "
+        f"in {final.get('prompt_eval_duration', 0) / 1e6:.0f} ms · {tokens} tokens at {rate:.1f} tokens/s · {final.get('done_reason')}"
+    )
+
+
+def answer(client: Client, args: argparse.Namespace, history: list[dict[str, str]], prompt: str) -> str:
+    """Stream one answer to stdout (thinking to stderr): a chat turn after `history`, or
+    with --raw a completion of the prompt as it is. Returns the answer's text."""
+    if args.raw:
+        path, body = "/api/generate", {"model": args.model, "prompt": prompt, "raw": True, "options": _options(args)}
+    else:
+        path, body = "/api/chat", {"model": args.model, "messages": [*history, {"role": "user", "content": prompt}], "options": _options(args)}
+    text: list[str] = []
+    final: dict[str, Any] = {}
+    for item in client.stream(path, body):
+        message = item.get("message") or {}
+        if thinking := item.get("thinking") or message.get("thinking"):
+            sys.stderr.write(thinking)
+        if piece := item.get("response") or message.get("content"):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            text.append(piece)
+        if item.get("done"):
+            final = item
+    sys.stdout.write("\n")
+    if args.verbose:
+        Console(stderr=True).print(_timings(final), style="dim", markup=False, highlight=False, soft_wrap=True)
+    return "".join(text)
+
+
+def read_message(read: Callable[[str], str]) -> str:
+    """One message from the user: a line, or the lines between \"\"\" and \"\"\"."""
+    line = read(">>> ").strip()
+    if not line.startswith('"""'):
+        return line
+    lines = [line[3:]]
+    while not lines[-1].endswith('"""'):
+        lines.append(read("... "))
+    return "\n".join(lines).removesuffix('"""').strip()
+
+
+def repl(client: Client, args: argparse.Namespace, read: Callable[[str], str]) -> int:
+    """An interactive session; the conversation is kept from one answer to the next."""
+    history: list[dict[str, str]] = []
+    while True:
+        try:
+            message = read_message(read)
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print("\nUse Ctrl + d or /bye to exit.")
+            continue
+        if message == "/bye":
+            return 0
+        if message == "/clear":
+            history.clear()
+            print("Cleared session context")
+        elif message in ("/?", "/help"):
+            print(HELP)
+        elif message.startswith("/"):
+            print(f"Unknown command '{message.split()[0]}'. Type /? for help")
+        elif message:
+            try:
+                text = answer(client, args, history, message)
+            except KeyboardInterrupt:
+                print()
+                continue
+            if not args.raw:
+                history += [{"role": "user", "content": message}, {"role": "assistant", "content": text}]
 
 
 def _run(args: argparse.Namespace) -> int:
-    prompt = " ".join(args.prompt) if args.prompt else sys.stdin.read()
-    sampling = SamplingOptions(temperature=args.temperature, seed=args.seed)
-    if args.raw:
-        request = GenerateRequest(prompt=prompt, sampling=sampling, max_tokens=args.max_tokens)
-    else:
-        request = GenerateRequest(
-            messages=({"role": "user", "content": prompt},), sampling=sampling, max_tokens=args.max_tokens
-        )
-    err = Console(stderr=True)
+    client = _connect(start=True)
+    if args.prompt:
+        answer(client, args, [], " ".join(args.prompt))
+        return 0
+    if not sys.stdin.isatty():
+        answer(client, args, [], sys.stdin.read())
+        return 0
+    import readline  # noqa: F401  (line editing and history for input())
 
-    async def go() -> None:
-        engine = ModelEngine(worker_spec(args.model))
-        try:
-            stream = await engine.generate(request)
-            async for piece in stream:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-            sys.stdout.write("\n")
-            if args.verbose and stream.stats:
-                s = stream.stats
-                rate = s.completion_tokens / (s.eval_duration_ns / 1e9) if s.eval_duration_ns else 0.0
-                err.print(
-                    f"load {s.load_duration_ns / 1e6:.0f} ms · prompt {s.prompt_tokens} tokens "
-                    f"({s.cached_tokens} cached) in {s.prompt_eval_duration_ns / 1e6:.0f} ms · "
-                    f"{s.completion_tokens} tokens at {rate:.1f} tokens/s · {s.done_reason}",
-                    style="dim",
-                )
-        finally:
-            await engine.unload()
+    client.post("/api/generate", {"model": args.model})  # load it now: a wrong name fails before the prompt
+    return repl(client, args, input)
 
-    try:
-        asyncio.run(go())
-    except EngineError as e:
-        err.print(f"Error: {e.message}", style="bold red")
-        return 1
-    except KeyboardInterrupt:
-        return 130
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    """Aligned columns, as `ollama ps` and `ollama list` print them."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("    ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _size(n: int) -> str:
+    """Bytes in decimal units, as Ollama shows sizes ("98 MB", "4.7 GB"); "-" for a remote model."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{n} B" if n else "-"
+
+
+def _span(seconds: float) -> str:
+    """A time span in its largest whole unit: "4 minutes"."""
+    unit, size = next(((u, s) for u, s in _UNITS if seconds >= s), _UNITS[-1])
+    n = int(seconds // size)
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def _until(expires_at: str) -> str:
+    left = datetime.fromisoformat(expires_at).timestamp() - time.time()
+    if left > _FOREVER_SECONDS:
+        return "Forever"
+    return f"{_span(left)} from now" if left > 0 else "Stopping..."
+
+
+def _ago(modified_at: str) -> str:
+    return f"{_span(max(0.0, time.time() - datetime.fromisoformat(modified_at).timestamp()))} ago"
+
+
+def _processor(model: dict[str, Any]) -> str:
+    size, vram = model.get("size", 0), model.get("size_vram", 0)
+    if not vram:
+        return "100% CPU"
+    if vram >= size:
+        return "100% GPU"
+    gpu = round(100 * vram / size)
+    return f"{100 - gpu}%/{gpu}% CPU/GPU"
+
+
+def _ps(args: argparse.Namespace) -> int:
+    models = _connect().get("/api/ps")["models"]
+    rows = [
+        [m["name"], m.get("digest", "")[:12], _size(m.get("size", 0)), _processor(m), str(m.get("context_length", "")), _until(m["expires_at"])]
+        for m in models
+    ]
+    _table(["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"], rows)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    models = _connect().get("/api/tags")["models"]
+    _table(["NAME", "ID", "SIZE", "MODIFIED"], [[m["name"], m.get("digest", "")[:12], _size(m.get("size", 0)), _ago(m["modified_at"])] for m in models])
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    facts = _connect().post("/api/show", {"model": args.model})
+    details, info = facts.get("details") or {}, facts.get("model_info") or {}
+    architecture = info.get("general.architecture", "")
+    rows = [
+        ("architecture", architecture),
+        ("parameters", details.get("parameter_size")),
+        ("context length", info.get(f"{architecture}.context_length")),
+        ("embedding length", info.get(f"{architecture}.embedding_length")),
+        ("quantization", details.get("quantization_level")),
+    ]
+    print("  Model")
+    for name, value in rows:
+        if value not in (None, ""):
+            print(f"    {name:<20}{value}")
+    print("\n  Capabilities")
+    for capability in facts.get("capabilities", []):
+        print(f"    {capability}")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    _connect().post("/api/generate", {"model": args.model, "keep_alive": 0})
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     from fireside.api.app import serve
-    from fireside.config import DaemonSettings, Paths
 
     try:
         settings = DaemonSettings.from_env()
@@ -75,15 +248,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fireside {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="generate from a model, streaming the answer")
+    run = commands.add_parser("run", help="chat with a model through the daemon, streaming the answer")
     run.add_argument("model", help='a model name from models.toml, such as "smollm2:135m"')
-    run.add_argument("prompt", nargs="*", help="the prompt (read from standard input when absent)")
+    run.add_argument("prompt", nargs="*", help="the prompt (else standard input, or an interactive session on a terminal)")
     run.add_argument("--raw", action="store_true", help="complete the prompt as text instead of chatting")
     run.add_argument("--max-tokens", type=int, default=512)
     run.add_argument("--temperature", type=float, default=0.0)
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--verbose", action="store_true", help="print timings when done")
     run.set_defaults(handler=_run)
+
+    commands.add_parser("ps", help="list the models the daemon has loaded").set_defaults(handler=_ps)
+    commands.add_parser("list", aliases=["ls"], help="list the models installed here").set_defaults(handler=_list)
+    show = commands.add_parser("show", help="show a model's architecture, size and capabilities")
+    show.add_argument("model")
+    show.set_defaults(handler=_show)
+    stop = commands.add_parser("stop", help="unload a model now")
+    stop.add_argument("model")
+    stop.set_defaults(handler=_stop)
 
     serve = commands.add_parser("serve", help="run the daemon (FIRESIDE_HOST, default 127.0.0.1:11435)")
     serve.add_argument("--host", default=None, help="address to listen on (non-loopback needs FIRESIDE_API_KEY)")
@@ -100,4 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.prompt += extra
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except (ClientError, EngineError) as e:
+        return _fail(e.message)
+    except KeyboardInterrupt:
+        return 130

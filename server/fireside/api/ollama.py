@@ -1,0 +1,404 @@
+"""Ollama's native API, `/api`: generate, chat, embeddings, the installed and the loaded
+models and a model's facts, translated to and from `AnswerRequest`, so the `ollama`
+package and the tools built on Ollama use the daemon's models unchanged.
+
+Answers stream as NDJSON unless `stream` is false (Ollama streams by default); the last
+object carries the timings, in nanoseconds. An empty prompt (or message list) loads the
+model, and with `keep_alive` 0 unloads it. Model facts come from the GGUF header, read
+without loading the model; file paths never leave the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from fireside.api import options as opt
+from fireside.api.answers import AnswerRequest, Delta, Event, Finish
+from fireside.api.daemon import DAEMON, record_for
+from fireside.api.errors import HttpError
+from fireside.api.streams import Frames, collect_answer, stream_answer
+from fireside.api.tools import ToolCall, ToolPolicy
+from fireside.engine import Embeddings, FimInput
+from fireside.engine.errors import EngineError, InvalidRequest
+from fireside.engine.pool import Resident
+from fireside.models.gguf_facts import GgufFacts
+from fireside.models.registry import ModelEntry, Registry
+from fireside.models.sources import resolve
+
+# Ollama's "forever" is now plus Go's longest duration (about 292 years).
+_FOREVER_SECONDS = (2**63 - 1) / 1e9
+_REMOTE_DETAILS = {"parent_model": "", "format": "", "family": "", "families": [], "parameter_size": "", "quantization_level": ""}
+def _timestamp(seconds: float) -> str:
+    """RFC 3339 in UTC, as Ollama writes times."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{key} must be true or false", param=key)
+    return value
+
+
+def _no_images(value: Any, param: str) -> None:
+    if value:
+        raise InvalidRequest("this model does not read images", param=param)
+
+
+def _format(value: Any) -> dict[str, Any] | None:
+    """The JSON Schema `format` asks for ("json": any JSON object)."""
+    if value is None or value == "":
+        return None
+    if value == "json":
+        return {"type": "object"}
+    if isinstance(value, dict):
+        return value
+    raise InvalidRequest('format must be "json" or a JSON Schema object', param="format")
+
+
+def _think(value: Any) -> bool:
+    """Whether reasoning is returned (as `thinking`); a level ("low", ...) means yes."""
+    if value is None or value in ("low", "medium", "high"):
+        return True
+    if isinstance(value, bool):
+        return value
+    raise InvalidRequest('think must be true, false, "low", "medium" or "high"', param="think")
+
+
+def _common(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """AnswerRequest fields generate and chat share. Ollama truncates a prompt too long
+    for the context by default; `truncate: false` makes it an error instead."""
+    options = opt.options_of(body)
+    if options.get("seed") == -1:  # Ollama's "pick a random seed"
+        options = {k: v for k, v in options.items() if k != "seed"}
+    return {
+        "model": model,
+        "sampling": opt.sampling(options),
+        "max_tokens": opt.max_tokens(options.get("num_predict"), "num_predict"),
+        "stop": opt.stop_strings(options.get("stop")),
+        "num_ctx": opt.num_ctx(options),
+        "keep_alive": opt.keep_alive(body.get("keep_alive")),
+        "json_schema": _format(body.get("format")),
+        "think": _think(body.get("think")),
+        "truncate": _flag(body, "truncate", True),
+    }
+
+
+def _final(finish: Finish) -> dict[str, Any]:
+    """The closing fields of an answer; Ollama counts the model's load in the total."""
+    s = finish.stats
+    return {
+        "done": True,
+        "done_reason": "length" if finish.reason == "length" else "stop",
+        "total_duration": s.load_duration_ns + s.total_duration_ns,
+        "load_duration": s.load_duration_ns,
+        "prompt_eval_count": s.prompt_tokens,
+        "prompt_eval_duration": s.prompt_eval_duration_ns,
+        "eval_count": s.completion_tokens,
+        "eval_duration": s.eval_duration_ns,
+    }
+
+
+def _thinking(reasoning: str) -> dict[str, str]:
+    return {"thinking": reasoning} if reasoning else {}
+
+
+def _error(error: HttpError) -> Frames:
+    return [(error.ollama(), None)]
+
+
+async def _load(request: web.Request, model: str, keep_alive: float | None, empty: dict[str, Any]) -> web.Response:
+    """Ollama's way to load a model ahead of use, or with keep_alive 0 to unload it."""
+    daemon = request.app[DAEMON]
+    entry = daemon.model(model)
+    record_for(request, model)
+    if keep_alive == 0:
+        await daemon.pool.unload(entry.name)
+    elif entry.backend is None:
+        async with daemon.pool.use(entry.name, daemon.keep_alive(entry, keep_alive)):
+            pass
+    reason = "unload" if keep_alive == 0 else "load"
+    return web.json_response({"model": model, "created_at": _timestamp(time.time()), **empty, "done": True, "done_reason": reason})
+
+
+def _prompt(body: dict[str, Any], prompt: str, suffix: str) -> dict[str, Any]:
+    """What the model is given: a fill-in-the-middle task with a suffix, the prompt as it
+    is with `raw`, or else a chat turn, so the model's own chat template applies."""
+    raw = _flag(body, "raw", False)
+    system = opt.text(body, "system")
+    if opt.text(body, "template") and not raw:
+        raise InvalidRequest("custom templates are not supported; use raw", param="template")
+    if body.get("context"):
+        raise InvalidRequest("context is not supported: send the conversation to /api/chat", param="context")
+    if system and (raw or suffix):
+        raise InvalidRequest("system cannot be combined with raw or suffix", param="system")
+    if suffix:
+        return {"fim": FimInput(prefix=prompt, suffix=suffix)}
+    if raw:
+        return {"prompt": prompt}
+    return {"messages": (*([{"role": "system", "content": system}] if system else []), {"role": "user", "content": prompt})}
+
+
+async def generate(request: web.Request) -> web.StreamResponse:
+    body = await opt.json_body(request)
+    model = opt.model_name(body)
+    prompt, suffix = opt.text(body, "prompt") or "", opt.text(body, "suffix") or ""
+    _no_images(body.get("images"), "images")
+    common = _common(body, model)
+    stream = _flag(body, "stream", True)
+    if not prompt and not suffix:
+        return await _load(request, model, common["keep_alive"], {"response": ""})
+    answer = AnswerRequest(**_prompt(body, prompt, suffix), **common)
+    daemon = request.app[DAEMON]
+    record = record_for(request, model)
+    if not stream:
+        content, reasoning, finish = await collect_answer(daemon.answer(answer), record)
+        return web.json_response({"model": model, "created_at": _timestamp(time.time()), "response": content, **_thinking(reasoning), **_final(finish)})
+
+    def frames(event: Event) -> Frames:
+        head = {"model": model, "created_at": _timestamp(time.time())}
+        if isinstance(event, Delta):
+            return [({**head, "response": event.content, **_thinking(event.reasoning), "done": False}, None)]
+        return [({**head, "response": "", **_final(event)}, None)]
+
+    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, _error)
+
+
+def _tool_call(call: Any, index: int) -> dict[str, Any]:
+    """An Ollama tool call (arguments as an object) in OpenAI's shape (arguments as JSON text)."""
+    function = call.get("function") if isinstance(call, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    arguments = function.get("arguments", {}) if isinstance(function, dict) else None
+    if not isinstance(name, str) or not isinstance(arguments, dict | str):
+        raise InvalidRequest(f"messages[{index}].tool_calls need a function with a name and arguments", param="messages")
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    return {"id": str(call.get("id", "")), "type": "function", "function": {"name": name, "arguments": text}}
+
+
+def _message(message: Any, index: int) -> dict[str, Any]:
+    """An Ollama message as an OpenAI-shaped one: `tool_name` becomes `name`; earlier
+    thinking is not shown to the model again."""
+    if not isinstance(message, dict):
+        raise InvalidRequest(f"messages[{index}] must be an object", param="messages")
+    _no_images(message.get("images"), "messages")
+    out = {k: message[k] for k in ("role", "content", "tool_call_id") if k in message}
+    if "tool_name" in message:
+        out["name"] = message["tool_name"]
+    calls = message.get("tool_calls")
+    if calls:
+        if not isinstance(calls, list):
+            raise InvalidRequest(f"messages[{index}].tool_calls must be a list", param="messages")
+        out["tool_calls"] = [_tool_call(c, index) for c in calls]
+    return out
+
+
+def _reply(content: str, reasoning: str = "", calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content, **_thinking(reasoning)}
+    if calls:
+        message["tool_calls"] = [{"function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+    return message
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    body = await opt.json_body(request)
+    model = opt.model_name(body)
+    messages = body.get("messages") or []
+    if not isinstance(messages, list):
+        raise InvalidRequest("messages must be a list", param="messages")
+    converted = tuple(_message(m, i) for i, m in enumerate(messages))
+    tools = ToolPolicy.parse(body.get("tools"), None)
+    common = _common(body, model)
+    stream = _flag(body, "stream", True)
+    if not converted:
+        return await _load(request, model, common["keep_alive"], {"message": _reply("")})
+    answer = AnswerRequest(messages=converted, tools=tools, **common)
+    daemon = request.app[DAEMON]
+    record = record_for(request, model)
+    if not stream:
+        content, reasoning, finish = await collect_answer(daemon.answer(answer), record)
+        return web.json_response({"model": model, "created_at": _timestamp(time.time()), "message": _reply(content, reasoning, finish.tool_calls), **_final(finish)})
+
+    def frames(event: Event) -> Frames:
+        head = {"model": model, "created_at": _timestamp(time.time())}
+        if isinstance(event, Delta):
+            return [({**head, "message": _reply(event.content, event.reasoning), "done": False}, None)]
+        calls: Frames = [({**head, "message": _reply("", calls=event.tool_calls), "done": False}, None)] if event.tool_calls else []
+        return [*calls, ({**head, "message": _reply(""), **_final(event)}, None)]
+
+    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, _error)
+
+
+async def _embed(request: web.Request, model: str, body: dict[str, Any], texts: list[str]) -> tuple[Embeddings, int]:
+    """Embeddings of `texts`, and how long they took in nanoseconds."""
+    daemon = request.app[DAEMON]
+    record = record_for(request, model)
+    started = time.perf_counter_ns()
+    result = await daemon.embed(model, texts, truncate=_flag(body, "truncate", True), keep_alive=opt.keep_alive(body.get("keep_alive")))
+    record.prompt_tokens = result.prompt_tokens
+    record.backend = "remote" if daemon.model(model).backend else "local"
+    return result, time.perf_counter_ns() - started
+
+
+async def embed(request: web.Request) -> web.Response:
+    body = await opt.json_body(request)
+    model = opt.model_name(body)
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise InvalidRequest("input must be a string or a non-empty list of strings", param="input")
+    dimensions = opt.number(body, "dimensions", integer=True)
+    result, duration_ns = await _embed(request, model, body, texts)
+    if dimensions is not None and result.vectors and dimensions != len(result.vectors[0]):
+        raise InvalidRequest(f"this model's embeddings have {len(result.vectors[0])} dimensions, not {dimensions}", param="dimensions")
+    return web.json_response(
+        {
+            "model": model,
+            "embeddings": result.vectors,
+            "total_duration": duration_ns,
+            "load_duration": result.load_duration_ns,
+            "prompt_eval_count": result.prompt_tokens,
+        }
+    )
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    """The older single-text endpoint."""
+    body = await opt.json_body(request)
+    model = opt.model_name(body)
+    prompt = opt.text(body, "prompt")
+    if not prompt:
+        raise InvalidRequest("prompt is required", param="prompt")
+    result, _ = await _embed(request, model, body, [prompt])
+    return web.json_response({"embedding": result.vectors[0]})
+
+
+# -- model facts -----------------------------------------------------------------------
+
+
+def _model_file(path: Path, name: str) -> tuple[os.stat_result, GgufFacts]:
+    """A model file's size and time, and what its header says (blocking)."""
+    return path.stat(), GgufFacts.read(path, name)
+
+
+def _installed(entry: ModelEntry, cache_dir: Path) -> tuple[os.stat_result, GgufFacts]:
+    return _model_file(resolve(entry, cache_dir), entry.name)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
+def _card(entry: ModelEntry, size: int, modified: float, details: dict[str, Any]) -> dict[str, Any]:
+    return {"name": entry.name, "model": entry.name, "modified_at": _timestamp(modified), "size": size, "digest": entry.sha256 or "", "details": details}
+
+
+def _listing(registry: Registry, cache_dir: Path, config_file: Path) -> list[dict[str, Any]]:
+    """The models that can run here: local ones whose weights are present, described
+    from their files, and those a remote backend serves (declared in the user's file)."""
+    models = []
+    for entry in registry.models.values():
+        if entry.backend is not None:
+            models.append({**_card(entry, 0, _mtime(config_file), _REMOTE_DETAILS), "remote_model": entry.remote_name or entry.name})
+            continue
+        try:
+            stat, facts = _installed(entry, cache_dir)
+        except EngineError:
+            continue  # its weights are not on this machine, or are not a model
+        models.append(_card(entry, stat.st_size, stat.st_mtime, facts.details()))
+    return models
+
+
+async def tags(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    models = await asyncio.to_thread(_listing, daemon.registry(), daemon.paths.cache_dir, daemon.paths.user_models_toml)
+    return web.json_response({"models": models})
+
+
+def _resident(resident: Resident, entry: ModelEntry | None, stat: os.stat_result, facts: GgufFacts) -> dict[str, Any]:
+    until = resident.until()
+    info = resident.engine.info
+    return {
+        "name": resident.name,
+        "model": resident.name,
+        "size": stat.st_size,
+        "digest": (entry.sha256 if entry else None) or "",
+        "details": facts.details(),
+        "expires_at": _timestamp(time.time() + _FOREVER_SECONDS if until is None else until),
+        "size_vram": 0,  # the engine does not report how much of a model is on a GPU
+        "context_length": info.n_ctx_per_seq if info else resident.engine.spec.settings.num_ctx,
+    }
+
+
+async def ps(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    registry = daemon.registry()
+    residents = daemon.pool.residents
+    files = await asyncio.gather(*(asyncio.to_thread(_model_file, r.engine.spec.path, r.name) for r in residents))
+    models = [_resident(r, registry.models.get(r.name), stat, facts) for r, (stat, facts) in zip(residents, files, strict=True)]
+    return web.json_response({"models": models})
+
+
+def _modelfile(name: str, parameters: str) -> str:
+    """A Modelfile naming the model rather than its file: paths stay on this machine."""
+    return f"# Modelfile generated by Fireside\nFROM {name}\n" + "".join(f"PARAMETER {line}\n" for line in parameters.splitlines())
+
+
+async def show(request: web.Request) -> web.Response:
+    body = await opt.json_body(request)
+    name = opt.text(body, "model") or opt.text(body, "name")
+    if not name:
+        raise InvalidRequest("model is required", param="model")
+    daemon = request.app[DAEMON]
+    entry = daemon.model(name)
+    if entry.backend is not None:
+        return web.json_response(
+            {
+                "modelfile": _modelfile(entry.name, ""),
+                "parameters": "",
+                "template": "",
+                "details": _REMOTE_DETAILS,
+                "model_info": {},
+                "capabilities": ["completion", "tools"],
+                "remote_model": entry.remote_name or entry.name,
+            }
+        )
+    stat, facts = await asyncio.to_thread(_installed, entry, daemon.paths.cache_dir)
+    template = entry.template or facts.chat_template
+    parameters = "\n".join(f"{k} {v}" for k, v in asdict(entry.settings).items())
+    return web.json_response(
+        {
+            "modelfile": _modelfile(entry.name, parameters),
+            "parameters": parameters,
+            "template": template,
+            "license": facts.license,
+            "details": facts.details(),
+            "model_info": facts.model_info(),
+            "capabilities": ["completion", *(["tools"] if "tools" in template else []), *(["insert"] if facts.has_fim else [])],
+            "modified_at": _timestamp(stat.st_mtime),
+        }
+    )
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/api/generate", generate)
+    router.add_post("/api/chat", chat)
+    router.add_post("/api/embed", embed)
+    router.add_post("/api/embeddings", embeddings)
+    router.add_get("/api/tags", tags)
+    router.add_get("/api/ps", ps)
+    router.add_post("/api/show", show)

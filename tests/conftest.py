@@ -17,6 +17,11 @@ from tests.daemon_process import DaemonProcess, running_daemon
 SMOLLM2 = "smollm2:135m"
 QWEN_CODER = "qwen2.5-coder:0.5b"
 
+# The function tool the API tests offer, in OpenAI's chat form; other protocols derive theirs.
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Get the current weather for a city", "parameters": CITY}}
+ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+
 
 @pytest.fixture(scope="session")
 def smollm2_spec() -> WorkerSpec:

@@ -20,13 +20,12 @@ from fireside.api import responses as responses_api
 from fireside.api.answers import Delta, Finish
 from fireside.api.tools import ToolCall
 from fireside.engine import Stats
-from tests.conftest import SMOLLM2
+from tests.conftest import ASK_WEATHER, CITY, SMOLLM2, WEATHER
 from tests.daemon_process import DaemonProcess
 
-CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-WEATHER_TOOL = {"name": "get_weather", "description": "Get the current weather for a city", "input_schema": CITY}
-WEATHER_FUNCTION = {"type": "function", "name": "get_weather", "description": "Get the current weather for a city", "parameters": CITY}
-ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+_FUNCTION = WEATHER["function"]
+WEATHER_TOOL = {"name": _FUNCTION["name"], "description": _FUNCTION["description"], "input_schema": CITY}
+WEATHER_FUNCTION = {"type": "function", **_FUNCTION}
 COLOR = {"type": "object", "properties": {"color": {"type": "string", "maxLength": 12}}, "required": ["color"], "additionalProperties": False}
 # This anthropic package's messages.create takes no temperature; older clients send one, so it goes as extra_body.
 GREEDY = {"temperature": 0}

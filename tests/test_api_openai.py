@@ -11,22 +11,13 @@ import jsonschema
 import openai
 import pytest
 
-from tests.conftest import QWEN_CODER, SMOLLM2
+from tests.conftest import ASK_WEATHER, QWEN_CODER, SMOLLM2, WEATHER
 from tests.daemon_process import DaemonProcess
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 TIME = {
     "type": "function",
     "function": {"name": "get_time", "description": "Get the time in a timezone", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}},
 }
-ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from fireside.api.security import Guard
 from fireside.api.tools import CallDetector, ToolPolicy, chat_messages, parse_calls
 from fireside.config import FOREVER, DaemonSettings, parse_duration, parse_host
 from fireside.engine.errors import InvalidRequest, ModelUnavailable
+from tests.conftest import WEATHER
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 
 
 @pytest.mark.parametrize(

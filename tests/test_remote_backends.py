@@ -17,19 +17,11 @@ from aiohttp import web
 from fireside.api.answers import AnswerRequest, Delta, Finish
 from fireside.api.remote import RemoteAnswer, RemoteRouter
 from fireside.models.registry import Backend, ModelEntry
-from tests.conftest import SMOLLM2
+from tests.conftest import SMOLLM2, WEATHER
 from tests.daemon_process import DaemonProcess, free_port, running_daemon
 
 KEY = "secret"
 ASK = [{"role": "user", "content": "Name a color."}]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 def _dead_url() -> str:

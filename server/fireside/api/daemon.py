@@ -12,6 +12,7 @@ from fireside.api.answers import AnswerRequest, AnswerStream, LocalAnswer
 from fireside.api.remote import RemoteRouter
 from fireside.config import DaemonSettings, Paths, parse_duration
 from fireside.engine import Embeddings
+from fireside.engine.errors import InvalidRequest
 from fireside.engine.pool import ModelPool
 from fireside.engine.worker import WorkerSpec
 from fireside.models.registry import ModelEntry, Registry, RegistryFile
@@ -50,14 +51,19 @@ class Daemon:
             return self.remote.answer(registry.backends[entry.backend], entry, request)
         return LocalAnswer(self.pool, entry.name, self.keep_alive(entry, request.keep_alive), request)
 
-    async def embed(self, model: str, texts: list[str], truncate: bool, keep_alive: float | None) -> Embeddings:
+    async def embed(self, model: str, texts: list[str], truncate: bool, keep_alive: float | None, dimensions: int | None = None) -> Embeddings:
+        """Embeddings from the model, local or remote; `dimensions`, if given, must be the model's."""
         registry = self.registry()
         entry = registry.get(model)
         if entry.backend is not None:
-            return await self.remote.embed(registry.backends[entry.backend], entry, texts)
-        async with self.pool.use(entry.name, self.keep_alive(entry, keep_alive)) as lease:
-            result = await lease.engine.embed(texts, truncate)
-            return replace(result, load_duration_ns=result.load_duration_ns or lease.load_duration_ns)
+            result = await self.remote.embed(registry.backends[entry.backend], entry, texts)
+        else:
+            async with self.pool.use(entry.name, self.keep_alive(entry, keep_alive)) as lease:
+                result = await lease.engine.embed(texts, truncate)
+                result = replace(result, load_duration_ns=result.load_duration_ns or lease.load_duration_ns)
+        if dimensions is not None and result.vectors and dimensions != len(result.vectors[0]):
+            raise InvalidRequest(f"this model's embeddings have {len(result.vectors[0])} dimensions, not {dimensions}", param="dimensions")
+        return result
 
     def _spec(self, name: str) -> WorkerSpec:
         s = self.settings

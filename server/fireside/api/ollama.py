@@ -239,12 +239,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, _error)
 
 
-async def _embed(request: web.Request, model: str, body: dict[str, Any], texts: list[str]) -> tuple[Embeddings, int]:
+async def _embed(request: web.Request, model: str, body: dict[str, Any], texts: list[str], dimensions: int | None = None) -> tuple[Embeddings, int]:
     """Embeddings of `texts`, and how long they took in nanoseconds."""
     daemon = request.app[DAEMON]
     record = record_for(request, model)
     started = time.perf_counter_ns()
-    result = await daemon.embed(model, texts, truncate=_flag(body, "truncate", True), keep_alive=opt.keep_alive(body.get("keep_alive")))
+    result = await daemon.embed(model, texts, _flag(body, "truncate", True), opt.keep_alive(body.get("keep_alive")), dimensions)
     record.prompt_tokens = result.prompt_tokens
     record.backend = "remote" if daemon.model(model).backend else "local"
     return result, time.perf_counter_ns() - started
@@ -253,15 +253,8 @@ async def _embed(request: web.Request, model: str, body: dict[str, Any], texts: 
 async def embed(request: web.Request) -> web.Response:
     body = await opt.json_body(request)
     model = opt.model_name(body)
-    texts = body.get("input")
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        raise InvalidRequest("input must be a string or a non-empty list of strings", param="input")
-    dimensions = opt.number(body, "dimensions", integer=True)
-    result, duration_ns = await _embed(request, model, body, texts)
-    if dimensions is not None and result.vectors and dimensions != len(result.vectors[0]):
-        raise InvalidRequest(f"this model's embeddings have {len(result.vectors[0])} dimensions, not {dimensions}", param="dimensions")
+    texts = opt.input_texts(body.get("input"))
+    result, duration_ns = await _embed(request, model, body, texts, opt.number(body, "dimensions", integer=True))
     return web.json_response(
         {
             "model": model,

@@ -183,19 +183,14 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.Response:
     body = await opt.json_body(request)
     model = opt.model_name(body)
-    texts = body.get("input")
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        raise InvalidRequest("input must be a string or a non-empty list of strings (token arrays are not accepted)", param="input")
+    texts = opt.input_texts(body.get("input"))
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
         raise InvalidRequest('encoding_format must be "float" or "base64"', param="encoding_format")
     options = opt.options_of(body)
-    result = await request.app[DAEMON].embed(model, texts, truncate=bool(options.get("truncate", True)), keep_alive=opt.keep_alive(options.get("keep_alive")))
     dimensions = opt.number(body, "dimensions", integer=True)
-    if dimensions is not None and result.vectors and dimensions != len(result.vectors[0]):
-        raise InvalidRequest(f"this model's embeddings have {len(result.vectors[0])} dimensions, not {dimensions}", param="dimensions")
+    keep_alive = opt.keep_alive(options.get("keep_alive"))
+    result = await request.app[DAEMON].embed(model, texts, bool(options.get("truncate", True)), keep_alive, dimensions)
     record = record_for(request, model)
     record.prompt_tokens = result.prompt_tokens
     record.backend = "remote" if request.app[DAEMON].model(model).backend else "local"

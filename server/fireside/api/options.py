@@ -106,3 +106,11 @@ def num_ctx(options: dict[str, Any]) -> int | None:
     if n is not None and n < 1:
         raise InvalidRequest("num_ctx must be positive", param="num_ctx")
     return n
+
+
+def input_texts(value: Any) -> list[str]:
+    """Embedding input: a string or a non-empty list of strings (token arrays are not accepted)."""
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise InvalidRequest("input must be a string or a non-empty list of strings (token arrays are not accepted)", param="input")
+    return texts

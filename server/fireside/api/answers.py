@@ -144,5 +144,7 @@ class LocalAnswer:
         leftover = shown + ("" if tool_calls else calls.held)
         if leftover or (reasoning and self._request.think):
             yield Delta(leftover, reasoning if self._request.think else "")
-        stats = replace(self._stream.stats or Stats(), load_duration_ns=self._load_ns)
+        stats = self._stream.stats or Stats()
+        # As Ollama reports it: the total includes loading the model for this request.
+        stats = replace(stats, load_duration_ns=self._load_ns, total_duration_ns=stats.total_duration_ns + self._load_ns)
         yield Finish(_finish_reason(stats, tool_calls), stats, tuple(tool_calls))

@@ -101,7 +101,7 @@ def _final(finish: Finish) -> dict[str, Any]:
     return {
         "done": True,
         "done_reason": "length" if finish.reason == "length" else "stop",
-        "total_duration": s.load_duration_ns + s.total_duration_ns,
+        "total_duration": s.total_duration_ns,
         "load_duration": s.load_duration_ns,
         "prompt_eval_count": s.prompt_tokens,
         "prompt_eval_duration": s.prompt_eval_duration_ns,

@@ -122,6 +122,7 @@ async def main() -> None:
     parser.add_argument("--llama-server", default=None)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     spec = worker_spec(MODEL, num_ctx=CTX, num_parallel=PARALLEL, num_thread=THREADS)
 
@@ -134,26 +135,31 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as config, running_daemon(Path(config), env={"FIRESIDE_NUM_PARALLEL": str(PARALLEL), "FIRESIDE_NUM_THREAD": str(THREADS), "FIRESIDE_CONTEXT_LENGTH": str(CTX)}) as daemon:
         await http_latency(daemon.url, 3)
         h_total, h_first = await http_latency(daemon.url, args.runs)
-        ours = await aggregate(daemon.url, "/v1/completions", args.tokens, {})
-
-    print(f"model {MODEL}, {THREADS} threads, greedy; {args.runs} runs each; cpu count {os.cpu_count()}")
-    print(f"1. 16-token completion p50: HTTP {p50(h_total):.1f} ms vs engine {p50(e_total):.1f} ms = {p50(h_total) / p50(e_total):.3f}x "
-          f"(+{p50(h_total) - p50(e_total):.1f} ms; goal <= 1.05x + 2 ms: {'met' if p50(h_total) <= 1.05 * p50(e_total) + 2 else 'NOT met'})")
-    print(f"2. time to first token p50: HTTP stream {p50(h_first):.1f} ms vs engine {p50(e_first):.1f} ms = {p50(h_first) / p50(e_first):.3f}x")
-    if not args.llama_server:
-        print(f"3. 8 concurrent clients: Fireside {ours:.1f} tok/s; llama-server comparison skipped (pass --llama-server PATH)")
-        return
-    port = free_port()
-    server = start_llama_server(args.llama_server, spec.path, port)
-    try:
-        theirs = await aggregate(f"http://127.0.0.1:{port}", "/v1/completions", args.tokens, {})
-    finally:
-        server.kill()
-        server.wait()
+        print(f"model {MODEL}, {THREADS} threads, greedy; {args.runs} runs each; cpu count {os.cpu_count()}")
+        print(f"1. 16-token completion p50: HTTP {p50(h_total):.1f} ms vs engine {p50(e_total):.1f} ms = {p50(h_total) / p50(e_total):.3f}x "
+              f"(+{p50(h_total) - p50(e_total):.1f} ms; goal <= 1.05x + 2 ms: {'met' if p50(h_total) <= 1.05 * p50(e_total) + 2 else 'NOT met'})")
+        print(f"2. time to first token p50: HTTP stream {p50(h_first):.1f} ms vs engine {p50(e_first):.1f} ms = {p50(h_first) / p50(e_first):.3f}x")
+        if not args.llama_server:
+            ours = await aggregate(daemon.url, "/v1/completions", args.tokens, {})
+            print(f"3. 8 concurrent clients: Fireside {ours:.1f} tok/s; llama-server comparison skipped (pass --llama-server PATH)")
+            return
+        # Both servers stay up (an idle one costs nothing) and take turns, so a burst of
+        # load on this machine falls on both alike; the medians are compared.
+        port = free_port()
+        server = start_llama_server(args.llama_server, spec.path, port)
+        ours_runs, theirs_runs = [], []
+        try:
+            for _ in range(args.rounds):
+                ours_runs.append(await aggregate(daemon.url, "/v1/completions", args.tokens, {}))
+                theirs_runs.append(await aggregate(f"http://127.0.0.1:{port}", "/v1/completions", args.tokens, {}))
+        finally:
+            server.kill()
+            server.wait()
+    ours, theirs = statistics.median(ours_runs), statistics.median(theirs_runs)
     ratio = ours / theirs
-    print(f"3. 8 concurrent clients, {args.tokens} tokens each: Fireside {ours:.1f} tok/s vs llama-server {theirs:.1f} tok/s = {ratio:.2f}x "
-          f"(goal >= 0.9x: {'met' if ratio >= 0.9 else 'NOT met'})")
-
+    print(f"3. 8 concurrent clients, {args.tokens} tokens each, median of {args.rounds} alternating rounds: "
+          f"Fireside {ours:.1f} tok/s vs llama-server {theirs:.1f} tok/s = {ratio:.2f}x (goal >= 0.9x: {'met' if ratio >= 0.9 else 'NOT met'}); "
+          f"rounds: Fireside {', '.join(f'{x:.0f}' for x in ours_runs)}; llama-server {', '.join(f'{x:.0f}' for x in theirs_runs)}")
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -238,8 +238,9 @@ def _serve(args: argparse.Namespace) -> int:
             settings = replace(settings, host=args.host or settings.host, port=settings.port if args.port is None else args.port)
         serve(settings, Paths.from_env())
     except EngineError as e:
-        Console(stderr=True).print(f"Error: {e.message}", style="bold red")
-        return 1
+        return _fail(e.message)
+    except OSError as e:  # the port is taken, or the address is not this machine's
+        return _fail(f"cannot listen on {settings.base_url}: {e.strerror or e} (is another daemon running? `fireside ps` asks it)")
     return 0
 
 

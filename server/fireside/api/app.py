@@ -83,5 +83,5 @@ def serve(settings: DaemonSettings, paths: Paths) -> None:
     settings.check_bind()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = make_app(Daemon(settings, paths))
-    log.info("Fireside %s listening on %s", __version__, settings.base_url)
+    log.info("Fireside %s starting on %s", __version__, settings.base_url)
     web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=5.0, handle_signals=True)

@@ -67,7 +67,6 @@ def serve_processes(port: int) -> list[int]:
     return pids
 
 
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the started daemon through /proc")
 def test_run_starts_a_daemon_when_none_answers(tmp_path: Path) -> None:
     port = free_port()
     env = {"FIRESIDE_CACHE_DIR": str(tmp_path / "cache"), "FIRESIDE_CONFIG_DIR": str(tmp_path / "config"), "FIRESIDE_NUM_THREAD": "2"}

@@ -17,7 +17,7 @@ from tests.conftest import WEATHER
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(0, 0.0), (30, 30.0), ("10m", 600.0), ("1h30m", 5400.0), ("500ms", 0.5), ("-1", FOREVER), (-5, FOREVER), ("2.5", 2.5), ("1m30s", 90.0)],
+    [(0, 0.0), (30, 30.0), ("10m", 600.0), ("1h30m", 5400.0), ("500ms", 0.5), ("-1", FOREVER), (-5, FOREVER), ("2.5", 2.5), ("1m30s", 90.0), ("99999999h", FOREVER), (1e12, FOREVER)],
 )
 def test_durations(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds

@@ -74,7 +74,7 @@ def test_run_starts_a_daemon_when_none_answers(tmp_path: Path) -> None:
         done = fireside(f"127.0.0.1:{port}", "run", SMOLLM2, "Name a color.", "--max-tokens", "4", env=env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() and "Starting the Fireside daemon" in done.stderr
-        assert "listening on" in (tmp_path / "cache" / "daemon.log").read_text()
+        assert "starting on" in (tmp_path / "cache" / "daemon.log").read_text()
         again = fireside(f"127.0.0.1:{port}", "ps", env=env)  # it outlived the command
         assert again.returncode == 0 and SMOLLM2 in again.stdout
     finally:

@@ -45,6 +45,11 @@ def metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics")
 
 
+def logged(d: DaemonProcess) -> list[dict[str, object]]:
+    """The daemon's per-request log records, in order."""
+    return [json.loads(line.split(" fireside.requests ", 1)[1]) for line in d.log().splitlines() if " fireside.requests " in line]
+
+
 def openai_error(payload: object) -> dict[str, object]:
     assert isinstance(payload, dict) and set(payload) == {"error"}, payload
     error = payload["error"]
@@ -73,6 +78,11 @@ def openai_error(payload: object) -> dict[str, object]:
         ({**CHAT, "n": 3}, 400, "n=3"),
         ({**CHAT, "options": {"keep_alive": "soon"}}, 400, "keep_alive"),
         ({**CHAT, "messages": [{"role": "user", "content": "x" * 40000}]}, 400, "context"),
+        ({**CHAT, "tools": [{"type": "function", "function": "get_weather"}]}, 400, "function must be an object"),
+        ({**CHAT, "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": "f"}}, 400, "tool_choice"),
+        ({**CHAT, "response_format": {"type": "json_schema", "json_schema": "person"}}, 400, "json_schema"),
+        ({**CHAT, "max_tokens": 1e300}, 400, "max_tokens"),
+        ({**CHAT, "seed": 10**30}, 400, "seed"),
     ],
 )
 async def test_openai_errors_are_shaped_and_named(daemon: DaemonProcess, body: dict[str, object], status: int, needle: str) -> None:
@@ -164,8 +174,7 @@ async def test_keep_alive_zero_unloads_and_options_do_not_reload(tmp_path: Path)
         for options in ({"num_ctx": 1024}, {"num_ctx": 512, "top_k": 5}, {"temperature": 0.3, "seed": 1}):
             status, _, _ = await post(d.url + "/v1/chat/completions", {**CHAT, "options": options})
             assert status == 200
-        loads = [json.loads(line.split(" fireside.requests ", 1)[1]) for line in d.log().splitlines() if " fireside.requests " in line]
-        assert [r.get("load_ms", 0) > 0 for r in loads if r.get("model")] == [True, False, False]  # one load, no reloads
+        assert [r.get("load_ms", 0) > 0 for r in logged(d) if r.get("model")] == [True, False, False]  # one load, no reloads
         _, _, text = await get(d.url + "/metrics")
         assert metric(text, "fireside_loaded_models") == 1
         status, _, _ = await post(d.url + "/v1/chat/completions", {**CHAT, "options": {"keep_alive": 0}})
@@ -182,6 +191,35 @@ async def test_least_recently_used_idle_model_is_evicted(tmp_path: Path) -> None
             status, _, payload = await post(d.url + "/v1/chat/completions", {**CHAT, "model": model})
             assert status == 200, payload
             assert metric((await get(d.url + "/metrics"))[2], "fireside_loaded_models") == 1
+
+
+async def test_requests_waiting_for_room_for_the_same_model_share_one_worker(tmp_path: Path) -> None:
+    with running_daemon(tmp_path, env={"FIRESIDE_MAX_LOADED_MODELS": "1"}) as d:
+        async with aiohttp.ClientSession() as s:
+            running = await s.post(d.url + "/v1/chat/completions", json={**CHAT, "max_tokens": 60, "stream": True})
+            await running.content.readline()  # SmolLM2 is busy, so Qwen must wait for room
+            waiting = [asyncio.ensure_future(post(d.url + "/v1/chat/completions", {**CHAT, "model": QWEN_CODER})) for _ in range(2)]
+            await asyncio.sleep(0.5)
+            await running.read()
+            results = await asyncio.gather(*waiting)
+        assert [status for status, _, _ in results] == [200, 200]
+        assert [r["model"] for r in logged(d) if r.get("load_ms")] == [SMOLLM2, QWEN_CODER]  # Qwen loaded once
+        assert len(_children(d.process.pid)) == 1
+        assert metric((await get(d.url + "/metrics"))[2], "fireside_loaded_models") == 1
+
+
+async def test_a_client_that_hangs_up_frees_its_sequence(tmp_path: Path) -> None:
+    # One sequence and no queue: if the abandoned request kept generating, the next
+    # request would find the model busy and get 503.
+    with running_daemon(tmp_path, env={"FIRESIDE_NUM_PARALLEL": "1", "FIRESIDE_MAX_QUEUE": "0"}) as d:
+        assert (await post(d.url + "/v1/chat/completions", CHAT))[0] == 200
+        long = {**CHAT, "max_tokens": 2000, "messages": [{"role": "user", "content": "Write a very long story."}]}
+        with pytest.raises(TimeoutError):
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as s:
+                await s.post(d.url + "/v1/chat/completions", json=long)
+        await asyncio.sleep(0.5)
+        status, _, payload = await post(d.url + "/v1/chat/completions", CHAT)
+        assert status == 200, payload
 
 
 async def test_queue_overflow_gets_503_with_retry_after(tmp_path: Path) -> None:

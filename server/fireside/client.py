@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ class Unreachable(ClientError):
 @dataclass(frozen=True)
 class Client:
     base_url: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, settings: DaemonSettings) -> Client:

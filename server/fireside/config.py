@@ -8,7 +8,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -20,6 +20,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11435
 
 FOREVER = float("inf")
+_FOREVER_ENOUGH = 100 * 365 * 86400.0  # longer keep-alives than a century mean forever
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -66,7 +67,7 @@ def parse_duration(value: object) -> float:
         raise InvalidRequest(f"invalid duration {value!r}")
     if seconds != seconds:  # NaN
         raise InvalidRequest(f"invalid duration {value!r}")
-    return FOREVER if seconds < 0 else seconds
+    return FOREVER if seconds < 0 or seconds > _FOREVER_ENOUGH else seconds
 
 
 def parse_host(value: str) -> tuple[str, int]:
@@ -118,7 +119,7 @@ class DaemonSettings:
 
     host: str = DEFAULT_HOST  # [FIRESIDE_HOST], with the port
     port: int = DEFAULT_PORT
-    api_key: str | None = None  # [FIRESIDE_API_KEY] required for a non-loopback bind
+    api_key: str | None = field(default=None, repr=False)  # [FIRESIDE_API_KEY] required for a non-loopback bind
     origins: tuple[str, ...] = ()  # [FIRESIDE_ORIGINS] extra CORS origins, comma-separated
     keep_alive: float = 300.0  # [FIRESIDE_KEEP_ALIVE] seconds a model stays loaded after use
     max_loaded_models: int = 3  # [FIRESIDE_MAX_LOADED_MODELS]

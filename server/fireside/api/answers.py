@@ -38,7 +38,6 @@ class AnswerRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     json_schema: dict[str, Any] | None = None
-    grammar: str | None = None
     tools: ToolPolicy | None = None
     num_ctx: int | None = None
     truncate: bool = False
@@ -119,7 +118,6 @@ class LocalAnswer:
             sampling=r.sampling,
             max_tokens=r.max_tokens,
             stop=r.stop,
-            grammar=r.grammar,
             json_schema=json_schema,
             num_ctx=r.num_ctx,
             truncate=r.truncate,
@@ -140,7 +138,8 @@ class LocalAnswer:
         content, reasoning = thinking.finish() if thinking else ("", "")
         answer_text.append(content)
         shown = calls.feed(content)
-        tool_calls = parse_calls("".join(answer_text), policy) if policy is not None else []
+        # Only an answer held back from the start can be a call: streamed prose stays prose.
+        tool_calls = parse_calls(calls.held, policy) if policy is not None and calls.held else []
         leftover = shown + ("" if tool_calls else calls.held)
         if leftover or (reasoning and self._request.think):
             yield Delta(leftover, reasoning if self._request.think else "")

@@ -35,7 +35,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         elif error.status >= 500 and not isinstance(e, web.HTTPException):
             log.exception("request failed: %s %s", request.method, request.path)
         response = error.response(request.path)
-    record.status = response.status
+    record.status = record.status or response.status  # an in-band stream error set its own
     record.duration_ms = (time.perf_counter() - record.started) * 1000
     resource = request.match_info.route.resource
     request.app[DAEMON].telemetry.record(resource.canonical if resource else "unmatched", record)
@@ -84,4 +84,6 @@ def serve(settings: DaemonSettings, paths: Paths) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = make_app(Daemon(settings, paths))
     log.info("Fireside %s starting on %s", __version__, settings.base_url)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=5.0, handle_signals=True)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, shutdown_timeout=5.0, handle_signals=True,
+        handler_cancellation=True,  # a client that hangs up (editors do, per keystroke) frees its sequence at once
+    )

@@ -25,6 +25,7 @@ from fireside.api import options as opt
 from fireside.api.answers import AnswerRequest, Delta, Event, Finish
 from fireside.api.daemon import DAEMON, record_for
 from fireside.api.errors import HttpError
+from fireside.api.remote import remote_name
 from fireside.api.streams import Frames, collect_answer, stream_answer
 from fireside.api.tools import ToolCall, ToolPolicy
 from fireside.engine import Embeddings, FimInput
@@ -306,11 +307,11 @@ def _listing(registry: Registry, cache_dir: Path, config_file: Path) -> list[dic
     models = []
     for entry in registry.models.values():
         if entry.backend is not None:
-            models.append({**_card(entry, 0, _mtime(config_file), _REMOTE_DETAILS), "remote_model": entry.remote_name or entry.name})
+            models.append({**_card(entry, 0, _mtime(config_file), _REMOTE_DETAILS), "remote_model": remote_name(entry)})
             continue
         try:
             stat, facts = _installed(entry, cache_dir)
-        except EngineError:
+        except (EngineError, OSError):
             continue  # its weights are not on this machine, or are not a model
         models.append(_card(entry, stat.st_size, stat.st_mtime, facts.details()))
     return models
@@ -367,7 +368,7 @@ async def show(request: web.Request) -> web.Response:
                 "details": _REMOTE_DETAILS,
                 "model_info": {},
                 "capabilities": ["completion", "tools"],
-                "remote_model": entry.remote_name or entry.name,
+                "remote_model": remote_name(entry),
             }
         )
     stat, facts = await asyncio.to_thread(_installed, entry, daemon.paths.cache_dir)

@@ -61,7 +61,8 @@ def _response_format(value: Any) -> dict[str, Any] | None:
     if kind == "json_object":
         return {"type": "object"}
     if kind == "json_schema":
-        schema = (value.get("json_schema") or {}).get("schema")
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
         if not isinstance(schema, dict):
             raise InvalidRequest("response_format.json_schema.schema must be a JSON Schema object", param="response_format")
         return schema

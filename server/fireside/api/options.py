@@ -33,14 +33,17 @@ def number(body: dict[str, Any], key: str, integer: bool = False) -> Any:
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not float(value).is_integer()):
-        raise InvalidRequest(f"{key} must be {'an integer' if integer else 'a number'}, got {json.dumps(value)[:40]}", param=key)
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and isinstance(value, float) and not value.is_integer()):
+        raise InvalidRequest(f"{key} must be {kind}, got {json.dumps(value)[:40]}", param=key)
+    if not -(2**63) <= value <= 2**63 or value != value:
+        raise InvalidRequest(f"{key} is out of range", param=key)
     return int(value) if integer else float(value)
 
 
-def text(body: dict[str, Any], key: str, required: bool = False) -> str | None:
+def text(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
-    if value is None and not required:
+    if value is None:
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"{key} must be a string", param=key)

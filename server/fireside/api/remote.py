@@ -261,8 +261,6 @@ def remote_name(entry: ModelEntry) -> str:
 
 def openai_request(entry: ModelEntry, r: AnswerRequest) -> tuple[str, dict[str, Any]]:
     """(path, body) of the OpenAI request that asks the backend for this answer."""
-    if r.grammar is not None:
-        raise InvalidRequest("a grammar cannot be sent to a remote backend: use a JSON Schema instead", param="grammar")
     s = r.sampling
     body: dict[str, Any] = {
         "model": remote_name(entry),

@@ -97,9 +97,15 @@ async def stream_answer(
             raise
         error = HttpError.of(e)
         record.status = error.status
-        for data, name in on_error(error):
-            await out.send(data, name)
-    return await out.close()
+        try:
+            for data, name in on_error(error):
+                await out.send(data, name)
+        except ConnectionError:
+            return out.response
+    try:
+        return await out.close()
+    except ConnectionError:
+        return out.response
 
 
 async def collect_answer(answer: AbstractAsyncContextManager[AnswerStream], record: RequestRecord) -> tuple[str, str, Finish]:

@@ -114,6 +114,8 @@ def _function(tool: Any, index: int) -> Function:
     if not isinstance(tool, dict):
         raise InvalidRequest(f"tools[{index}] must be an object", param="tools")
     spec = tool.get("function", tool) if tool.get("type", "function") == "function" else tool
+    if not isinstance(spec, dict):
+        raise InvalidRequest(f"tools[{index}].function must be an object", param="tools")
     if "input_schema" in spec:  # Anthropic
         spec = {**spec, "parameters": spec["input_schema"]}
     name = spec.get("name")
@@ -138,7 +140,8 @@ def _choice(choice: Any) -> tuple[Literal["auto", "none", "required", "named"], 
             return kind, None
         if kind == "any":
             return "required", None
-        name = (choice.get("function") or {}).get("name") if kind == "function" else None
+        function = choice.get("function")
+        name = function.get("name") if kind == "function" and isinstance(function, dict) else None
         name = name or choice.get("name")
         if kind in ("function", "tool") and isinstance(name, str):
             return "named", name

@@ -23,11 +23,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from fireside.config import FOREVER
 from fireside.engine.errors import Busy
 from fireside.engine.model_engine import ModelEngine
 from fireside.engine.worker import WorkerSpec
-
-FOREVER = float("inf")
 
 
 @dataclass
@@ -39,7 +38,6 @@ class Resident:
     keep_alive: float
     active: int = 0
     last_used: float = field(default_factory=time.monotonic)
-    expires_at: float | None = None  # monotonic; None while in use or kept forever
     timer: asyncio.TimerHandle | None = None
 
     @property
@@ -132,22 +130,26 @@ class ModelPool:
                     resident = await self._admit(name, keep_alive)
         resident.active += 1
         resident.keep_alive = keep_alive
-        resident.expires_at = None
         if resident.timer:
             resident.timer.cancel()
             resident.timer = None
         return resident
 
     async def _admit(self, name: str, keep_alive: float) -> Resident:
-        """Make room for a new model (holding the pool lock) and register it."""
+        """Make room for a new model (holding the pool lock) and register it; if another
+        request registered it while this one waited for room, join that one."""
         spec = await asyncio.to_thread(self._make_spec, name)
         while len(self._models) >= self._max_loaded:
+            if (joined := self._models.get(name)) is not None:
+                return joined
             idle = [r for r in self._models.values() if r.active == 0]
             if idle:
                 victim = min(idle, key=lambda r: r.last_used)
                 await self._drop(victim)
             else:
                 await self._changed.wait()
+        if (joined := self._models.get(name)) is not None:
+            return joined
         resident = Resident(name, ModelEngine(spec), keep_alive)
         self._models[name] = resident
         return resident
@@ -161,7 +163,6 @@ class ModelPool:
             self._spawn(self._expire(resident.name, resident))
         elif resident.keep_alive != FOREVER:
             loop = asyncio.get_running_loop()
-            resident.expires_at = resident.last_used + resident.keep_alive
             resident.timer = loop.call_later(resident.keep_alive, lambda: self._spawn(self._expire(resident.name, resident)))
         self._spawn(self._notify())
 

@@ -5,6 +5,7 @@ Names are Ollama-style `family:tag`; a name without a tag means `:latest`.
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 
 from fireside.engine.errors import InvalidRequest, ModelNotFound
 from fireside.engine.settings import LoadSettings
+
+log = logging.getLogger("fireside.models")
 
 LOAD_PARAMETERS = {"num_ctx", "num_parallel", "num_batch", "num_thread", "num_gpu"}
 OTHER_PARAMETERS = {"keep_alive"}
@@ -153,6 +156,11 @@ class RegistryFile:
         except OSError:
             stamp = (0, 0)
         if self._registry is None or stamp != self._stamp:
-            self._registry = Registry.load(self._file)
+            try:
+                self._registry = Registry.load(self._file)
+            except (InvalidRequest, ValueError, TypeError) as e:
+                if self._registry is None:
+                    raise
+                log.warning("keeping the models from before: %s has an error: %s", self._file.name, e)
             self._stamp = stamp
         return self._registry

@@ -20,8 +20,7 @@ from aiohttp import web
 from fireside.api import options as opt
 from fireside.api.answers import AnswerRequest, Delta, Event, Finish
 from fireside.api.daemon import DAEMON, record_for
-from fireside.api.errors import HttpError
-from fireside.api.streams import Frames, collect_answer, stream_answer
+from fireside.api.streams import Frames, collect_answer, ndjson_error, stream_answer
 from fireside.engine import FimInput, Stats
 from fireside.engine.errors import InvalidRequest
 
@@ -68,18 +67,7 @@ def infill_request(body: dict[str, Any]) -> AnswerRequest:
         repo_name=opt.text(body, "repo_name"),
         extra_files=_extra(body.get("extra", body.get("input_extra"))),
     )
-    options = opt.options_of(body)
-    limit = body.get("max_tokens", body.get("n_predict", options.get("num_predict")))
-    return AnswerRequest(
-        model=model,
-        fim=fim,
-        sampling=opt.sampling(options, opt.sampling(body)),
-        max_tokens=opt.max_tokens(limit, "max_tokens"),
-        stop=opt.stop_strings(body.get("stop")) or opt.stop_strings(options.get("stop")),
-        num_ctx=opt.num_ctx(options),
-        truncate=body.get("truncate", True) is not False,
-        keep_alive=opt.keep_alive(body.get("keep_alive", options.get("keep_alive"))),
-    )
+    return AnswerRequest(model=model, fim=fim, truncate=opt.flag(body, "truncate", True), **opt.generation(body, ("max_tokens", "n_predict")))
 
 
 async def infill(request: web.Request) -> web.StreamResponse:
@@ -97,10 +85,7 @@ async def infill(request: web.Request) -> web.StreamResponse:
         assert isinstance(event, Finish)
         return [({"model": answer.model, "content": "", "done": True, **_stats(event.stats, event.reason)}, None)]
 
-    def error(e: HttpError) -> Frames:
-        return [(e.ollama(), None)]
-
-    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, error)
+    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, ndjson_error)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

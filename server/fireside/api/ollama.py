@@ -24,9 +24,8 @@ from aiohttp import web
 from fireside.api import options as opt
 from fireside.api.answers import AnswerRequest, Delta, Event, Finish
 from fireside.api.daemon import DAEMON, record_for
-from fireside.api.errors import HttpError
 from fireside.api.remote import remote_name
-from fireside.api.streams import Frames, collect_answer, stream_answer
+from fireside.api.streams import Frames, collect_answer, ndjson_error, stream_answer
 from fireside.api.tools import ToolCall, ToolPolicy
 from fireside.engine import Embeddings, FimInput
 from fireside.engine.errors import EngineError, InvalidRequest
@@ -41,15 +40,6 @@ _REMOTE_DETAILS = {"parent_model": "", "format": "", "family": "", "families": [
 def _timestamp(seconds: float) -> str:
     """RFC 3339 in UTC, as Ollama writes times."""
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
-    value = body.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"{key} must be true or false", param=key)
-    return value
 
 
 def _no_images(value: Any, param: str) -> None:
@@ -92,7 +82,7 @@ def _common(body: dict[str, Any], model: str) -> dict[str, Any]:
         "keep_alive": opt.keep_alive(body.get("keep_alive")),
         "json_schema": _format(body.get("format")),
         "think": _think(body.get("think")),
-        "truncate": _flag(body, "truncate", True),
+        "truncate": opt.flag(body, "truncate", True),
     }
 
 
@@ -115,10 +105,6 @@ def _thinking(reasoning: str) -> dict[str, str]:
     return {"thinking": reasoning} if reasoning else {}
 
 
-def _error(error: HttpError) -> Frames:
-    return [(error.ollama(), None)]
-
-
 async def _load(request: web.Request, model: str, keep_alive: float | None, empty: dict[str, Any]) -> web.Response:
     """Ollama's way to load a model ahead of use, or with keep_alive 0 to unload it."""
     daemon = request.app[DAEMON]
@@ -136,7 +122,7 @@ async def _load(request: web.Request, model: str, keep_alive: float | None, empt
 def _prompt(body: dict[str, Any], prompt: str, suffix: str) -> dict[str, Any]:
     """What the model is given: a fill-in-the-middle task with a suffix, the prompt as it
     is with `raw`, or else a chat turn, so the model's own chat template applies."""
-    raw = _flag(body, "raw", False)
+    raw = opt.flag(body, "raw", False)
     system = opt.text(body, "system")
     if opt.text(body, "template") and not raw:
         raise InvalidRequest("custom templates are not supported; use raw", param="template")
@@ -157,7 +143,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
     prompt, suffix = opt.text(body, "prompt") or "", opt.text(body, "suffix") or ""
     _no_images(body.get("images"), "images")
     common = _common(body, model)
-    stream = _flag(body, "stream", True)
+    stream = opt.flag(body, "stream", True)
     if not prompt and not suffix:
         return await _load(request, model, common["keep_alive"], {"response": ""})
     answer = AnswerRequest(**_prompt(body, prompt, suffix), **common)
@@ -173,7 +159,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
             return [({**head, "response": event.content, **_thinking(event.reasoning), "done": False}, None)]
         return [({**head, "response": "", **_final(event)}, None)]
 
-    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, _error)
+    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, ndjson_error)
 
 
 def _tool_call(call: Any, index: int) -> dict[str, Any]:
@@ -220,7 +206,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     converted = tuple(_message(m, i) for i, m in enumerate(messages))
     tools = ToolPolicy.parse(body.get("tools"), None)
     common = _common(body, model)
-    stream = _flag(body, "stream", True)
+    stream = opt.flag(body, "stream", True)
     if not converted:
         return await _load(request, model, common["keep_alive"], {"message": _reply("")})
     answer = AnswerRequest(messages=converted, tools=tools, **common)
@@ -237,7 +223,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         calls: Frames = [({**head, "message": _reply("", calls=event.tool_calls), "done": False}, None)] if event.tool_calls else []
         return [*calls, ({**head, "message": _reply(""), **_final(event)}, None)]
 
-    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, _error)
+    return await stream_answer(request, "ndjson", daemon.answer(answer), record, frames, ndjson_error)
 
 
 async def _embed(request: web.Request, model: str, body: dict[str, Any], texts: list[str], dimensions: int | None = None) -> tuple[Embeddings, int]:
@@ -245,7 +231,7 @@ async def _embed(request: web.Request, model: str, body: dict[str, Any], texts: 
     daemon = request.app[DAEMON]
     record = record_for(request, model)
     started = time.perf_counter_ns()
-    result = await daemon.embed(model, texts, _flag(body, "truncate", True), opt.keep_alive(body.get("keep_alive")), dimensions)
+    result = await daemon.embed(model, texts, opt.flag(body, "truncate", True), opt.keep_alive(body.get("keep_alive")), dimensions)
     record.prompt_tokens = result.prompt_tokens
     record.backend = "remote" if daemon.model(model).backend else "local"
     return result, time.perf_counter_ns() - started

@@ -39,16 +39,7 @@ def _common(body: dict[str, Any], model: str) -> dict[str, Any]:
         raise InvalidRequest(f"n={n} is not supported: ask for one choice per request", param="n")
     if body.get("logprobs"):
         raise InvalidRequest("logprobs are not available from this server", param="logprobs")
-    options = opt.options_of(body)
-    limit = body.get("max_completion_tokens", body.get("max_tokens", options.get("num_predict")))
-    return {
-        "model": model,
-        "sampling": opt.sampling(options, opt.sampling(body)),
-        "max_tokens": opt.max_tokens(limit, "max_tokens"),
-        "stop": opt.stop_strings(body.get("stop")) or opt.stop_strings(options.get("stop")),
-        "num_ctx": opt.num_ctx(options),
-        "keep_alive": opt.keep_alive(options.get("keep_alive", body.get("keep_alive"))),
-    }
+    return {"model": model, **opt.generation(body, ("max_completion_tokens", "max_tokens"))}
 
 
 def _response_format(value: Any) -> dict[str, Any] | None:

@@ -50,6 +50,15 @@ def text(body: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def flag(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{key} must be true or false", param=key)
+    return value
+
+
 def model_name(body: dict[str, Any]) -> str:
     name = text(body, "model")
     if not name:
@@ -117,3 +126,18 @@ def input_texts(value: Any) -> list[str]:
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         raise InvalidRequest("input must be a string or a non-empty list of strings (token arrays are not accepted)", param="input")
     return texts
+
+
+def generation(body: dict[str, Any], limit_keys: tuple[str, ...]) -> dict[str, Any]:
+    """AnswerRequest fields of a request in OpenAI's style: sampling values, stop and
+    keep-alive at the top level or in Ollama-style `options`; the token limit is the first
+    of `limit_keys` given (`options.num_predict` last)."""
+    options = options_of(body)
+    limit = next((body[k] for k in limit_keys if body.get(k) is not None), options.get("num_predict"))
+    return {
+        "sampling": sampling(options, sampling(body)),
+        "max_tokens": max_tokens(limit, "max_tokens"),
+        "stop": stop_strings(body.get("stop")) or stop_strings(options.get("stop")),
+        "num_ctx": num_ctx(options),
+        "keep_alive": keep_alive(options.get("keep_alive", body.get("keep_alive"))),
+    }

@@ -19,7 +19,7 @@ from fireside.api.answers import AnswerRequest, Delta, Event, Finish
 from fireside.api.daemon import DAEMON, record_for
 from fireside.api.errors import HttpError
 from fireside.api.streams import Frames, collect_answer, stream_answer
-from fireside.api.tools import ToolCall, ToolPolicy
+from fireside.api.tools import ToolCall, ToolPolicy, message_text
 from fireside.engine import Stats
 from fireside.engine.errors import InvalidRequest
 
@@ -39,21 +39,10 @@ def _usage(stats: Stats) -> dict[str, Any]:
 
 
 def _text(content: Any, index: int) -> str:
-    """Text of an item's content: a string, or input_text / output_text parts."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
+    """Text of an item's content (required here, unlike a chat message's)."""
+    if content is None:
         raise InvalidRequest(f"input[{index}].content must be a string or a list of parts", param="input")
-    texts = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("input_text", "output_text"):
-            texts.append(str(part.get("text", "")))
-        elif kind in ("input_image", "input_file", "input_audio"):
-            raise InvalidRequest(f"input[{index}] has {kind} content, but this model only reads text", param="input")
-        else:
-            raise InvalidRequest(f"input[{index}] has a content part of unknown type {kind!r}", param="input")
-    return "".join(texts)
+    return message_text(content, index, "input")
 
 
 def _messages(value: Any, instructions: str | None) -> list[dict[str, Any]]:

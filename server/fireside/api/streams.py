@@ -66,6 +66,11 @@ class EventStream:
 Frames = list[tuple[Any, str | None]]  # (data, SSE event name)
 
 
+def ndjson_error(error: HttpError) -> Frames:
+    """Ollama's in-band error: a last NDJSON line `{"error": "..."}`."""
+    return [(error.ollama(), None)]
+
+
 async def stream_answer(
     request: web.Request,
     kind: str,

@@ -260,8 +260,9 @@ def chat_messages(messages: list[dict[str, Any]], policy: ToolPolicy | None, tem
     return out
 
 
-def message_text(content: Any, index: int) -> str:
-    """Text of a message's content: a string, or OpenAI/Anthropic content parts."""
+def message_text(content: Any, index: int, field: str = "messages") -> str:
+    """Text of a message's content: a string, or OpenAI/Anthropic/Responses content parts.
+    `field` names the request's list in errors (`messages`, or `input` for Responses)."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -272,12 +273,12 @@ def message_text(content: Any, index: int) -> str:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind in ("text", "input_text", "output_text"):
                 texts.append(str(part.get("text", "")))
-            elif kind in ("image_url", "image", "input_image", "input_audio", "file"):
-                raise InvalidRequest(f"messages[{index}] has {kind} content, but this model only reads text", param="messages")
+            elif kind in ("image_url", "image", "input_image", "input_audio", "input_file", "file"):
+                raise InvalidRequest(f"{field}[{index}] has {kind} content, but this model only reads text", param=field)
             else:
-                raise InvalidRequest(f"messages[{index}] has a content part of unknown type {kind!r}", param="messages")
+                raise InvalidRequest(f"{field}[{index}] has a content part of unknown type {kind!r}", param=field)
         return "".join(texts)
-    raise InvalidRequest(f"messages[{index}].content must be a string or a list of parts", param="messages")
+    raise InvalidRequest(f"{field}[{index}].content must be a string or a list of parts", param=field)
 
 
 def _arguments(value: Any) -> Any:

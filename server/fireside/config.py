@@ -31,6 +31,7 @@ class Paths:
 
     config_dir: Path
     cache_dir: Path
+    models_dir: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
@@ -38,6 +39,7 @@ class Paths:
         return cls(
             config_dir=Path(env.get("FIRESIDE_CONFIG_DIR") or platformdirs.user_config_dir(APP)),
             cache_dir=Path(env.get("FIRESIDE_CACHE_DIR") or platformdirs.user_cache_dir(APP)),
+            models_dir=Path(env.get("FIRESIDE_MODELS") or Path(platformdirs.user_data_dir(APP)) / "models"),
         )
 
     @property

@@ -14,12 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from fireside.engine.errors import InvalidRequest, ModelNotFound
-from fireside.engine.settings import LoadSettings
+from fireside.models.modelfile import parameters_from_json
 
 log = logging.getLogger("fireside.models")
-
-LOAD_PARAMETERS = {"num_ctx", "num_parallel", "num_batch", "num_thread", "num_gpu"}
-OTHER_PARAMETERS = {"keep_alive"}
 
 
 @dataclass(frozen=True)
@@ -57,8 +54,7 @@ class ModelEntry:
     sha256: str | None = None
     size: int | None = None
     roles: tuple[str, ...] = ()
-    settings: LoadSettings = field(default_factory=LoadSettings)
-    keep_alive: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
     template: str | None = None
     backend: str | None = None
     remote_name: str | None = None
@@ -67,11 +63,10 @@ class ModelEntry:
     def from_table(cls, name: str, table: dict[str, Any]) -> ModelEntry:
         if "source" not in table and "backend" not in table:
             raise InvalidRequest(f'models.toml: model "{name}" has neither a source nor a backend')
-        params = dict(table.get("parameters", {}))
-        unknown = set(params) - LOAD_PARAMETERS - OTHER_PARAMETERS
-        if unknown:
-            valid = ", ".join(sorted(LOAD_PARAMETERS | OTHER_PARAMETERS))
-            raise InvalidRequest(f'models.toml: model "{name}" has unknown parameters {sorted(unknown)}; valid: {valid}')
+        try:
+            params = parameters_from_json(table.get("parameters", {}))
+        except InvalidRequest as e:
+            raise InvalidRequest(f'models.toml: model "{name}": {e.message}') from None
         return cls(
             name=name,
             source=str(table.get("source", "")),
@@ -79,8 +74,7 @@ class ModelEntry:
             sha256=table.get("sha256"),
             size=table.get("size"),
             roles=tuple(table.get("roles", ())),
-            settings=LoadSettings.from_parameters({k: v for k, v in params.items() if k in LOAD_PARAMETERS}),
-            keep_alive=str(params["keep_alive"]) if "keep_alive" in params else None,
+            parameters=params,
             template=table.get("template"),
             backend=table.get("backend"),
             remote_name=table.get("remote_name"),

@@ -7,6 +7,7 @@ above it speaks token ids and text. It is used from the worker's single thread.
 from __future__ import annotations
 
 import ctypes
+import re
 import sys
 import time
 from collections import deque
@@ -17,20 +18,39 @@ import llama_cpp as ll
 from fireside.engine.errors import ModelLoadError
 from fireside.engine.settings import LoadSettings
 
-
 # ggml_log_level values (ggml.h); llama-cpp-python does not export them.
 _LOG_WARN, _LOG_ERROR, _LOG_CONT = 3, 4, 5
 
 
+# llama.cpp's allocations, one INFO line per buffer, the buffer type first (CPU, CPU_Mapped,
+# CPU_REPACK, CUDA0, CUDA_Host, Metal, Vulkan0, ...):
+#   "load_tensors:   CPU_Mapped model buffer size =    92.10 MiB"
+#   "llama_context:        CPU  output buffer size =     1.50 MiB"
+#   "llama_kv_cache:        CPU KV buffer size =   360.00 MiB"
+#   "sched_reserve:        CPU compute buffer size =    98.25 MiB"
+# and "RS" (recurrent state) and "LoRA" buffers. Sizes are printed in MiB with two decimals.
+_BUFFER = re.compile(r"(\S+)\s+(model|KV|RS|LoRA|output|compute) buffer size\s*=\s*([\d.]+) MiB")
+
+
+def buffer_allocation(message: str) -> tuple[str, int] | None:
+    """("CPU_Mapped model", bytes) from one of llama.cpp's buffer-size log lines, else None."""
+    match = _BUFFER.search(message)
+    if match is None:
+        return None
+    return f"{match.group(1)} {match.group(2)}", round(float(match.group(3)) * (1 << 20))
+
+
 class LlamaLog:
-    """Routes llama.cpp's log to a ring buffer, so load errors can be reported verbatim.
+    """Routes llama.cpp's log to a ring buffer, so load errors can be reported verbatim,
+    and reads back the buffers it allocates ("CPU_Mapped model", "CUDA0 KV", ...).
 
     llama.cpp prints a lot at load time; a worker keeps only warnings and errors, and
-    echoes them to stderr when `verbose` is set.
+    echoes everything to stderr when `verbose` is set.
     """
 
     def __init__(self, verbose: bool = False) -> None:
         self.lines: deque[str] = deque(maxlen=20)
+        self.allocations: dict[str, int] = {}
         self._verbose = verbose
         self._partial = ""
         # Keep a reference: llama.cpp calls this pointer for the life of the process.
@@ -41,6 +61,11 @@ class LlamaLog:
         message = text.decode("utf-8", errors="replace")
         if self._verbose:
             print(message, end="", flush=True, file=sys.stderr)
+        if (allocation := buffer_allocation(message)) is not None:
+            # Buffers add up (a split model maps one buffer per file), but a compute buffer
+            # is reserved again when the graph changes: the latest replaces the earlier.
+            label, size = allocation
+            self.allocations[label] = size + (0 if label.endswith(" compute") else self.allocations.get(label, 0))
         if level in (_LOG_WARN, _LOG_ERROR) or (level == _LOG_CONT and self._partial):
             self._partial += message
             if self._partial.endswith("\n"):
@@ -54,9 +79,10 @@ class LlamaLog:
 class LlamaModel:
     """A loaded model, its vocabulary and one context whose KV cache all sequences share."""
 
-    def __init__(self, path: Path, settings: LoadSettings, log: LlamaLog) -> None:
+    def __init__(self, path: Path, settings: LoadSettings, log: LlamaLog, adapters: tuple[Path, ...] = ()) -> None:
         started = time.perf_counter_ns()
         self.log = log
+        log.allocations.clear()
         mparams = ll.llama_model_default_params()
         mparams.n_gpu_layers = 999 if settings.num_gpu < 0 else settings.num_gpu
         self.model = ll.llama_model_load_from_file(str(path).encode(), mparams)
@@ -90,8 +116,23 @@ class LlamaModel:
             detail = log.recent_errors() or "out of memory?"
             raise ModelLoadError(f"could not create a context of {cparams.n_ctx} tokens for {path}: {detail}")
         self.memory = ll.llama_get_memory(self.ctx)
+        self._adapters = [self._adapter(a) for a in adapters]
+        if self._adapters:
+            n = len(self._adapters)
+            ll.llama_set_adapters_lora(self.ctx, (ll.llama_adapter_lora_p_ctypes * n)(*self._adapters), n, (ctypes.c_float * n)(*[1.0] * n))
+        # What llama.cpp allocated for this model and context, by buffer ("CPU KV": bytes);
+        # taken now, before an embedding context adds its own buffers to the log's count.
+        self.allocations = dict(log.allocations)
         self.load_duration_ns = time.perf_counter_ns() - started
         self._pieces: dict[int, bytes] = {}
+
+    def _adapter(self, path: Path) -> ll.llama_adapter_lora_p:
+        adapter = ll.llama_adapter_lora_init(self.model, str(path).encode())
+        if not adapter:
+            self.close()
+            detail = self.log.recent_errors() or "llama.cpp gave no reason"
+            raise ModelLoadError(f"could not apply the adapter {path.name} to this model: {detail}")
+        return adapter
 
     def close(self) -> None:
         ll.llama_free(self.ctx)

@@ -151,6 +151,7 @@ class ModelInfo:
     has_fim_repo: bool
     chat_template: str | None
     load_duration_ns: int
+    allocations: tuple[tuple[str, int], ...] = ()  # what llama.cpp allocated: ("CPU KV", bytes), ...
 
 
 # Parent -> worker.

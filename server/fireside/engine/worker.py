@@ -40,6 +40,7 @@ class WorkerSpec:
     path: Path
     settings: LoadSettings
     template: str | None = None
+    adapters: tuple[Path, ...] = ()  # LoRA GGUFs applied at full strength
 
 
 def _read_pipe(conn: Connection, inbox: queue.Queue[object]) -> None:
@@ -64,7 +65,7 @@ def worker_main(conn: Connection) -> None:
     log = LlamaLog(verbose=bool(os.environ.get("FIRESIDE_DEBUG")))
     ll.llama_backend_init()
     try:
-        model = LlamaModel(spec.path, spec.settings, log)
+        model = LlamaModel(spec.path, spec.settings, log, spec.adapters)
         prompts = PromptBuilder(model, spec.template)
     except EngineError as e:
         conn.send(Failed(LOAD_REQUEST_ID, e.code, e.message))
@@ -83,6 +84,7 @@ def worker_main(conn: Connection) -> None:
                 has_fim_repo=fim is not None and fim.has_repo_context,
                 chat_template=prompts.template_source,
                 load_duration_ns=model.load_duration_ns,
+                allocations=tuple(model.allocations.items()),
             )
         )
     )

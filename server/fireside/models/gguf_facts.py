@@ -8,14 +8,21 @@ so this walks it with the `gguf` package's own types and key names.
 
 from __future__ import annotations
 
+import json
 import math
 import mmap
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gguf import GGUFValueType, Keys, LlamaFileType
+from gguf import (
+    GGML_QUANT_SIZES,
+    GGMLQuantizationType,
+    GGUFValueType,
+    Keys,
+    LlamaFileType,
+)
 from gguf.utility import model_weight_count_rounded_notation
 
 from fireside.engine.errors import ModelLoadError
@@ -26,8 +33,17 @@ _SCALARS = {
     GGUFValueType.UINT32: "I", GGUFValueType.INT32: "i", GGUFValueType.FLOAT32: "f", GGUFValueType.BOOL: "?",
     GGUFValueType.UINT64: "Q", GGUFValueType.INT64: "q", GGUFValueType.FLOAT64: "d",
 }
+_KEPT_ARRAY = 256  # longer metadata arrays are vocabularies, merges and scores
+_EMBEDDING_ARCHITECTURES = {"bert", "nomic-bert", "jina-bert-v2", "t5encoder"}
 # The FIM prefix tokens llama.cpp recognises in a vocabulary without FIM metadata.
 _FIM_PREFIXES = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>"}
+
+
+def _has_fim(metadata: dict[str, Any]) -> bool:
+    """Whether the vocabulary has fill-in-the-middle tokens, as llama.cpp finds them."""
+    if Keys.Tokenizer.FIM_PRE_ID in metadata or Keys.Tokenizer.PREFIX_ID in metadata:
+        return True
+    return not _FIM_PREFIXES.isdisjoint(metadata.get(Keys.Tokenizer.LIST, ()))
 
 
 class _Cursor:
@@ -68,6 +84,9 @@ class GgufFacts:
 
     metadata: dict[str, Any]
     parameters: int
+    fim: bool = False
+    tensor_bytes: dict[str, int] = field(default_factory=dict)  # bytes of each tensor, by name
+    vocab_size: int = 0  # tokens in the vocabulary (kept: to_json leaves the token list out)
 
     @classmethod
     def read(cls, path: Path, name: str) -> GgufFacts:
@@ -80,15 +99,36 @@ class GgufFacts:
                     raise ValueError("not a GGUF file")
                 metadata = {cursor.string(): cursor.value(cursor.unpack("I")[0]) for _ in range(keys)}
                 parameters = 0
+                sizes: dict[str, int] = {}
                 for _ in range(tensors):
-                    cursor.string()
+                    tensor = cursor.string()
                     (dims,) = cursor.unpack("I")
-                    shape = cursor.unpack(f"{dims}Q")
-                    cursor.unpack("IQ")  # type and offset
-                    parameters += math.prod(shape)
+                    count = math.prod(cursor.unpack(f"{dims}Q"))
+                    kind, _ = cursor.unpack("IQ")  # type and offset
+                    block, size = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
+                    sizes[tensor] = count // block * size
+                    parameters += count
         except (OSError, ValueError, KeyError, struct.error):
             raise ModelLoadError(f'model "{name}": its file is not a readable GGUF model') from None
-        return cls(metadata, parameters)
+        return cls(metadata, parameters, _has_fim(metadata), sizes, len(metadata.get(Keys.Tokenizer.LIST, ())))
+
+    def to_json(self) -> str:
+        """For the store's index: everything but the vocabulary-sized arrays (kept as null)."""
+        small = {k: None if isinstance(v, list) and len(v) > _KEPT_ARRAY else v for k, v in self.metadata.items()}
+        return json.dumps({**{f.name: getattr(self, f.name) for f in fields(self)}, "metadata": small})
+
+    @classmethod
+    def from_json(cls, text: str) -> GgufFacts:
+        return cls(**json.loads(text))
+
+    @property
+    def context_length(self) -> int:
+        return int(self.metadata.get(f"{self.architecture}.context_length", 0))
+
+    @property
+    def is_embedding(self) -> bool:
+        """An embedding model: it pools its output instead of predicting tokens."""
+        return bool(self.metadata.get(f"{self.architecture}.pooling_type")) or self.architecture in _EMBEDDING_ARCHITECTURES
 
     @property
     def architecture(self) -> str:
@@ -104,10 +144,7 @@ class GgufFacts:
 
     @property
     def has_fim(self) -> bool:
-        """Whether the vocabulary has fill-in-the-middle tokens, as llama.cpp finds them."""
-        if Keys.Tokenizer.FIM_PRE_ID in self.metadata or Keys.Tokenizer.PREFIX_ID in self.metadata:
-            return True
-        return not _FIM_PREFIXES.isdisjoint(self.metadata.get(Keys.Tokenizer.LIST, ()))
+        return self.fim
 
     def details(self) -> dict[str, Any]:
         try:
@@ -123,7 +160,7 @@ class GgufFacts:
             "quantization_level": quantization,
         }
 
-    def model_info(self) -> dict[str, Any]:
-        """The metadata with the vocabulary left out (null), as Ollama shows it."""
-        info = {k: None if k.startswith("tokenizer.ggml.") and isinstance(v, list) else v for k, v in self.metadata.items()}
+    def model_info(self, verbose: bool = False) -> dict[str, Any]:
+        """The metadata with the vocabulary left out (null) unless `verbose`, as Ollama shows it."""
+        info = {k: None if k.startswith("tokenizer.ggml.") and isinstance(v, list) and not verbose else v for k, v in self.metadata.items()}
         return {**info, "general.parameter_count": self.parameters}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,9 +13,11 @@ import pytest
 import pytest_asyncio
 
 from fireside.engine import ModelEngine, WorkerSpec
-from fireside.engine.errors import ModelUnavailable
 from fireside.models.specs import worker_spec
 from tests.daemon_process import DaemonProcess, running_daemon
+
+# The tests (and every daemon they start) use a model store of their own, never the user's.
+_STORE = os.environ.setdefault("FIRESIDE_MODELS", tempfile.mkdtemp(prefix="fireside-test-models-"))
 
 SMOLLM2 = "smollm2:135m"
 QWEN_CODER = "qwen2.5-coder:0.5b"
@@ -21,6 +26,13 @@ QWEN_CODER = "qwen2.5-coder:0.5b"
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Get the current weather for a city", "parameters": CITY}}
 ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_store() -> Iterator[None]:
+    yield
+    if Path(_STORE).name.startswith("fireside-test-models-"):
+        shutil.rmtree(_STORE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -52,11 +64,8 @@ async def single_slot_engine(smollm2_spec: WorkerSpec) -> AsyncIterator[ModelEng
 
 @pytest.fixture(scope="session")
 def qwen_spec() -> WorkerSpec:
-    try:
-        return worker_spec(QWEN_CODER, num_ctx=2048, num_parallel=2, num_thread=2)
-    except ModelUnavailable as e:
-        # The test extra installs its wheels, so CI always has it; a bare checkout may not.
-        pytest.skip(f"the FIM-capable model is not installed here: {e}")
+    # The test extra installs its wheels, so it is always there.
+    return worker_spec(QWEN_CODER, num_ctx=2048, num_parallel=2, num_thread=2)
 
 
 @pytest_asyncio.fixture(scope="session")

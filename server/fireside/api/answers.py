@@ -9,17 +9,19 @@ Tool calls and reasoning are recovered here, once, for every protocol.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Protocol
 
 from fireside.api.reasoning import ThinkSplitter
 from fireside.api.tools import CallDetector, ToolCall, ToolPolicy, chat_messages, parse_calls
 from fireside.engine import FimInput, GenerateRequest, GenerationStream, SamplingOptions, Stats
 from fireside.engine.pool import ModelPool
+from fireside.models.library import InstalledModel
 
 FinishReason = Literal["stop", "length", "tool_calls", "cancel"]
+_SAMPLING_NAMES = tuple(f.name for f in fields(SamplingOptions))
 
 
 @dataclass(frozen=True)
@@ -28,13 +30,14 @@ class AnswerRequest:
 
     Exactly one of `messages` (chat, OpenAI-shaped), `prompt` (raw text) or `fim`.
     `keep_alive` is seconds (inf = forever); None takes the model's or daemon's default.
+    What the request leaves unset (sampling, limit, stop) comes from the model's parameters.
     """
 
     model: str
     messages: tuple[dict[str, Any], ...] | None = None
     prompt: str | None = None
     fim: FimInput | None = None
-    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    sampling: Mapping[str, float | int] = field(default_factory=dict)  # what the request set
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     json_schema: dict[str, Any] | None = None
@@ -79,9 +82,15 @@ class LocalAnswer:
 
     backend: Literal["local", "remote"] = "local"
 
-    def __init__(self, pool: ModelPool, name: str, keep_alive: float, request: AnswerRequest) -> None:
+    def __init__(
+        self,
+        pool: ModelPool,
+        find: Callable[[], Awaitable[InstalledModel]],
+        keep_alive: Callable[[InstalledModel], float],
+        request: AnswerRequest,
+    ) -> None:
         self._pool = pool
-        self._name = name
+        self._find = find
         self._keep_alive = keep_alive
         self._request = request
         self._exit = AsyncExitStack()
@@ -89,35 +98,46 @@ class LocalAnswer:
         self._load_ns = 0
 
     async def __aenter__(self) -> LocalAnswer:
+        model = await self._find()
         async with AsyncExitStack() as stack:
-            lease = await stack.enter_async_context(self._pool.use(self._name, self._keep_alive))
+            lease = await stack.enter_async_context(self._pool.use(model.name, self._keep_alive(model)))
             self._load_ns = lease.load_duration_ns
             knows_tools = bool(lease.engine.info and lease.engine.info.chat_template and "tools" in lease.engine.info.chat_template)
-            self._stream = await stack.enter_async_context(await lease.engine.generate(self._engine_request(knows_tools)))
+            self._stream = await stack.enter_async_context(await lease.engine.generate(self._engine_request(model, knows_tools)))
             self._exit = stack.pop_all()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._exit.aclose()
 
-    def _engine_request(self, template_knows_tools: bool) -> GenerateRequest:
+    def _engine_request(self, model: InstalledModel, template_knows_tools: bool) -> GenerateRequest:
+        """The request for the engine, with what it leaves unset taken from the model's
+        Modelfile: sampling, token limit, stop strings, system prompt and messages."""
         r = self._request
+        params = model.parameters
+        sampling = SamplingOptions(**{k: params[k] for k in _SAMPLING_NAMES if k in params}, **r.sampling)  # type: ignore[arg-type]
+        sampling.validate()
         policy = r.tools
         json_schema = policy.call_schema() if policy is not None and policy.forced else r.json_schema
         messages = None
         tools = None
         if r.messages is not None:
-            messages = tuple(chat_messages(list(r.messages), policy, template_knows_tools))
+            given = list(r.messages)
+            preset = [{"role": m.role, "content": m.content} for m in model.messages]
+            if model.system and not any(m.get("role") == "system" for m in given):
+                preset.insert(0, {"role": "system", "content": model.system})
+            messages = tuple(chat_messages(preset + given, policy, template_knows_tools))
             if policy is not None and policy.offered and template_knows_tools:
                 tools = tuple(f.as_tool() for f in policy.offered)
+        limit = params.get("num_predict")
         return GenerateRequest(
             prompt=r.prompt,
             messages=messages,
             tools=tools,
             fim=r.fim,
-            sampling=r.sampling,
-            max_tokens=r.max_tokens,
-            stop=r.stop,
+            sampling=sampling,
+            max_tokens=r.max_tokens or (limit if isinstance(limit, int) and limit > 0 else None),
+            stop=r.stop or tuple(params.get("stop", ())),
             json_schema=json_schema,
             num_ctx=r.num_ctx,
             truncate=r.truncate,

@@ -13,7 +13,7 @@ import time
 from aiohttp import web
 
 from fireside import __version__
-from fireside.api import anthropic, infill, ollama, openai, responses
+from fireside.api import anthropic, infill, manage, ollama, openai, responses
 from fireside.api.daemon import DAEMON, Daemon, start_record
 from fireside.api.errors import HttpError
 from fireside.api.security import Guard, Handler
@@ -74,6 +74,7 @@ def make_app(daemon: Daemon) -> web.Application:
     responses.add_routes(app.router)
     infill.add_routes(app.router)
     ollama.add_routes(app.router)
+    manage.add_routes(app.router)
     return app
 
 

@@ -3,6 +3,8 @@ local models, remote backends and telemetry. Handlers reach it as `request.app[D
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 
@@ -15,9 +17,14 @@ from fireside.engine import Embeddings
 from fireside.engine.errors import InvalidRequest
 from fireside.engine.pool import ModelPool
 from fireside.engine.worker import WorkerSpec
-from fireside.models.registry import ModelEntry, Registry, RegistryFile
-from fireside.models.specs import worker_spec
+from fireside.models.fetch import HubSettings
+from fireside.models.library import InstalledModel, Library
+from fireside.models.registry import ModelEntry, Registry, RegistryFile, normalize_name
+from fireside.models.specs import planned_spec
+from fireside.models.store import ModelStore
 from fireside.telemetry import RequestRecord, Telemetry
+
+log = logging.getLogger("fireside.daemon")
 
 
 class Daemon:
@@ -25,6 +32,7 @@ class Daemon:
         self.settings = settings
         self.paths = paths
         self._registry = RegistryFile(paths.user_models_toml)
+        self.library = Library(ModelStore(paths.models_dir), HubSettings.from_env())
         self.pool = ModelPool(self._spec, settings.max_loaded_models, settings.max_queue)
         self.remote = RemoteRouter()
         self.telemetry = Telemetry(lambda: self.pool.queue_depth, lambda: len(self.pool.residents))
@@ -32,45 +40,65 @@ class Daemon:
     def registry(self) -> Registry:
         return self._registry.current()
 
-    def model(self, name: str) -> ModelEntry:
-        return self.registry().get(name)
+    def remote_entry(self, name: str) -> ModelEntry | None:
+        """The models.toml entry of `name` if a remote backend serves it."""
+        entry = self.registry().models.get(normalize_name(name))
+        return entry if entry is not None and entry.backend is not None else None
 
-    def keep_alive(self, entry: ModelEntry, requested: float | None) -> float:
-        """The request's keep-alive, else the model's own (models.toml), else the daemon's."""
+    async def usable_models(self) -> dict[str, str | None]:
+        """Every model a request may name, with its backend (None: local): installed ones,
+        those models.toml declares with a source on this machine, and remote ones."""
+        registry = self.registry()
+        stored = await asyncio.to_thread(self.library.store.models)
+        usable: dict[str, str | None] = {m.name: None for m in stored}
+        for entry in registry.models.values():
+            if entry.backend is not None or self.library.installs_offline(entry):
+                usable.setdefault(entry.name, entry.backend)
+        return usable
+
+    async def installed(self, name: str) -> InstalledModel:
+        """A local model by name; one that models.toml declares with a source on this
+        machine is installed on first use."""
+        return await self.library.installed(name, self.registry())
+
+    def keep_alive(self, model: InstalledModel, requested: float | None) -> float:
+        """The request's keep-alive, else the model's own parameter, else the daemon's."""
         if requested is not None:
             return requested
-        if entry.keep_alive is not None:
-            return parse_duration(entry.keep_alive)
+        if "keep_alive" in model.parameters:
+            return parse_duration(model.parameters["keep_alive"])
         return self.settings.keep_alive
 
     def answer(self, request: AnswerRequest) -> AbstractAsyncContextManager[AnswerStream]:
         """Where every generation goes: the local pool, or the model's remote backend."""
-        registry = self.registry()
-        entry = registry.get(request.model)
-        if entry.backend is not None:
-            return self.remote.answer(registry.backends[entry.backend], entry, request)
-        return LocalAnswer(self.pool, entry.name, self.keep_alive(entry, request.keep_alive), request)
+        entry = self.remote_entry(request.model)
+        if entry is not None:
+            return self.remote.answer(self.registry().backends[entry.backend or ""], entry, request)
+        return LocalAnswer(self.pool, lambda: self.installed(request.model), lambda m: self.keep_alive(m, request.keep_alive), request)
 
     async def embed(self, model: str, texts: list[str], truncate: bool, keep_alive: float | None, dimensions: int | None = None) -> Embeddings:
         """Embeddings from the model, local or remote; `dimensions`, if given, must be the model's."""
-        registry = self.registry()
-        entry = registry.get(model)
-        if entry.backend is not None:
-            result = await self.remote.embed(registry.backends[entry.backend], entry, texts)
+        entry = self.remote_entry(model)
+        if entry is not None:
+            result = await self.remote.embed(self.registry().backends[entry.backend or ""], entry, texts)
         else:
-            async with self.pool.use(entry.name, self.keep_alive(entry, keep_alive)) as lease:
+            local = await self.installed(model)
+            async with self.pool.use(local.name, self.keep_alive(local, keep_alive)) as lease:
                 result = await lease.engine.embed(texts, truncate)
                 result = replace(result, load_duration_ns=result.load_duration_ns or lease.load_duration_ns)
         if dimensions is not None and result.vectors and dimensions != len(result.vectors[0]):
             raise InvalidRequest(f"this model's embeddings have {len(result.vectors[0])} dimensions, not {dimensions}", param="dimensions")
         return result
 
-    def _spec(self, name: str) -> WorkerSpec:
+    async def _spec(self, name: str) -> WorkerSpec:
         s = self.settings
-        overrides = {"num_parallel": s.num_parallel, "num_thread": s.num_thread, "num_ctx": s.num_ctx}
-        return worker_spec(name, self.paths, **{k: v for k, v in overrides.items() if v})
+        model = await self.installed(name)
+        spec, plan = await asyncio.to_thread(planned_spec, model, {"num_parallel": s.num_parallel or None, "num_thread": s.num_thread or None, "num_ctx": s.num_ctx or None})
+        log.info("loading %s: %s", name, plan.reason)
+        return spec
 
     async def close(self) -> None:
+        await self.library.close()
         await self.remote.close()
         await self.pool.close()
 

@@ -23,6 +23,10 @@ _STATUS = {
     "worker_crashed": 500,
     "busy": 503,
     "remote_error": 502,
+    "download_error": 502,
+    "size_mismatch": 502,
+    "digest_mismatch": 502,
+    "insufficient_memory": 500,
 }
 _OPENAI_TYPE = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
                 405: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error", 502: "api_error",

@@ -10,13 +10,9 @@ without loading the model; file paths never leave the daemon.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -24,20 +20,14 @@ from aiohttp import web
 from fireside.api import options as opt
 from fireside.api.answers import AnswerRequest, Delta, Event, Finish
 from fireside.api.daemon import DAEMON, record_for
-from fireside.api.remote import remote_name
 from fireside.api.streams import Frames, collect_answer, ndjson_error, stream_answer
 from fireside.api.tools import ToolCall, ToolPolicy
 from fireside.engine import Embeddings, FimInput
-from fireside.engine.errors import EngineError, InvalidRequest
-from fireside.engine.pool import Resident
-from fireside.models.gguf_facts import GgufFacts
-from fireside.models.registry import ModelEntry, Registry
-from fireside.models.sources import resolve
+from fireside.engine.errors import InvalidRequest
 
 # Ollama's "forever" is now plus Go's longest duration (about 292 years).
-_FOREVER_SECONDS = (2**63 - 1) / 1e9
-_REMOTE_DETAILS = {"parent_model": "", "format": "", "family": "", "families": [], "parameter_size": "", "quantization_level": ""}
-def _timestamp(seconds: float) -> str:
+FOREVER_SECONDS = (2**63 - 1) / 1e9
+def timestamp(seconds: float) -> str:
     """RFC 3339 in UTC, as Ollama writes times."""
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
@@ -108,15 +98,16 @@ def _thinking(reasoning: str) -> dict[str, str]:
 async def _load(request: web.Request, model: str, keep_alive: float | None, empty: dict[str, Any]) -> web.Response:
     """Ollama's way to load a model ahead of use, or with keep_alive 0 to unload it."""
     daemon = request.app[DAEMON]
-    entry = daemon.model(model)
     record_for(request, model)
-    if keep_alive == 0:
-        await daemon.pool.unload(entry.name)
-    elif entry.backend is None:
-        async with daemon.pool.use(entry.name, daemon.keep_alive(entry, keep_alive)):
-            pass
+    if daemon.remote_entry(model) is None:
+        local = await daemon.installed(model)
+        if keep_alive == 0:
+            await daemon.pool.unload(local.name)
+        else:
+            async with daemon.pool.use(local.name, daemon.keep_alive(local, keep_alive)):
+                pass
     reason = "unload" if keep_alive == 0 else "load"
-    return web.json_response({"model": model, "created_at": _timestamp(time.time()), **empty, "done": True, "done_reason": reason})
+    return web.json_response({"model": model, "created_at": timestamp(time.time()), **empty, "done": True, "done_reason": reason})
 
 
 def _prompt(body: dict[str, Any], prompt: str, suffix: str) -> dict[str, Any]:
@@ -151,10 +142,10 @@ async def generate(request: web.Request) -> web.StreamResponse:
     record = record_for(request, model)
     if not stream:
         content, reasoning, finish = await collect_answer(daemon.answer(answer), record)
-        return web.json_response({"model": model, "created_at": _timestamp(time.time()), "response": content, **_thinking(reasoning), **_final(finish)})
+        return web.json_response({"model": model, "created_at": timestamp(time.time()), "response": content, **_thinking(reasoning), **_final(finish)})
 
     def frames(event: Event) -> Frames:
-        head = {"model": model, "created_at": _timestamp(time.time())}
+        head = {"model": model, "created_at": timestamp(time.time())}
         if isinstance(event, Delta):
             return [({**head, "response": event.content, **_thinking(event.reasoning), "done": False}, None)]
         return [({**head, "response": "", **_final(event)}, None)]
@@ -214,10 +205,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
     record = record_for(request, model)
     if not stream:
         content, reasoning, finish = await collect_answer(daemon.answer(answer), record)
-        return web.json_response({"model": model, "created_at": _timestamp(time.time()), "message": _reply(content, reasoning, finish.tool_calls), **_final(finish)})
+        return web.json_response({"model": model, "created_at": timestamp(time.time()), "message": _reply(content, reasoning, finish.tool_calls), **_final(finish)})
 
     def frames(event: Event) -> Frames:
-        head = {"model": model, "created_at": _timestamp(time.time())}
+        head = {"model": model, "created_at": timestamp(time.time())}
         if isinstance(event, Delta):
             return [({**head, "message": _reply(event.content, event.reasoning), "done": False}, None)]
         calls: Frames = [({**head, "message": _reply("", calls=event.tool_calls), "done": False}, None)] if event.tool_calls else []
@@ -233,7 +224,7 @@ async def _embed(request: web.Request, model: str, body: dict[str, Any], texts: 
     started = time.perf_counter_ns()
     result = await daemon.embed(model, texts, opt.flag(body, "truncate", True), opt.keep_alive(body.get("keep_alive")), dimensions)
     record.prompt_tokens = result.prompt_tokens
-    record.backend = "remote" if daemon.model(model).backend else "local"
+    record.backend = "remote" if daemon.remote_entry(model) else "local"
     return result, time.perf_counter_ns() - started
 
 
@@ -267,118 +258,8 @@ async def embeddings(request: web.Request) -> web.Response:
 # -- model facts -----------------------------------------------------------------------
 
 
-def _model_file(path: Path, name: str) -> tuple[os.stat_result, GgufFacts]:
-    """A model file's size and time, and what its header says (blocking)."""
-    return path.stat(), GgufFacts.read(path, name)
-
-
-def _installed(entry: ModelEntry, cache_dir: Path) -> tuple[os.stat_result, GgufFacts]:
-    return _model_file(resolve(entry, cache_dir), entry.name)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return time.time()
-
-
-def _card(entry: ModelEntry, size: int, modified: float, details: dict[str, Any]) -> dict[str, Any]:
-    return {"name": entry.name, "model": entry.name, "modified_at": _timestamp(modified), "size": size, "digest": entry.sha256 or "", "details": details}
-
-
-def _listing(registry: Registry, cache_dir: Path, config_file: Path) -> list[dict[str, Any]]:
-    """The models that can run here: local ones whose weights are present, described
-    from their files, and those a remote backend serves (declared in the user's file)."""
-    models = []
-    for entry in registry.models.values():
-        if entry.backend is not None:
-            models.append({**_card(entry, 0, _mtime(config_file), _REMOTE_DETAILS), "remote_model": remote_name(entry)})
-            continue
-        try:
-            stat, facts = _installed(entry, cache_dir)
-        except (EngineError, OSError):
-            continue  # its weights are not on this machine, or are not a model
-        models.append(_card(entry, stat.st_size, stat.st_mtime, facts.details()))
-    return models
-
-
-async def tags(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
-    models = await asyncio.to_thread(_listing, daemon.registry(), daemon.paths.cache_dir, daemon.paths.user_models_toml)
-    return web.json_response({"models": models})
-
-
-def _resident(resident: Resident, entry: ModelEntry | None, stat: os.stat_result, facts: GgufFacts) -> dict[str, Any]:
-    until = resident.until()
-    info = resident.engine.info
-    return {
-        "name": resident.name,
-        "model": resident.name,
-        "size": stat.st_size,
-        "digest": (entry.sha256 if entry else None) or "",
-        "details": facts.details(),
-        "expires_at": _timestamp(time.time() + _FOREVER_SECONDS if until is None else until),
-        "size_vram": 0,  # the engine does not report how much of a model is on a GPU
-        "context_length": info.n_ctx_per_seq if info else resident.engine.spec.settings.num_ctx,
-    }
-
-
-async def ps(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
-    registry = daemon.registry()
-    residents = daemon.pool.residents
-    files = await asyncio.gather(*(asyncio.to_thread(_model_file, r.engine.spec.path, r.name) for r in residents))
-    models = [_resident(r, registry.models.get(r.name), stat, facts) for r, (stat, facts) in zip(residents, files, strict=True)]
-    return web.json_response({"models": models})
-
-
-def _modelfile(name: str, parameters: str) -> str:
-    """A Modelfile naming the model rather than its file: paths stay on this machine."""
-    return f"# Modelfile generated by Fireside\nFROM {name}\n" + "".join(f"PARAMETER {line}\n" for line in parameters.splitlines())
-
-
-async def show(request: web.Request) -> web.Response:
-    body = await opt.json_body(request)
-    name = opt.text(body, "model") or opt.text(body, "name")
-    if not name:
-        raise InvalidRequest("model is required", param="model")
-    daemon = request.app[DAEMON]
-    entry = daemon.model(name)
-    if entry.backend is not None:
-        return web.json_response(
-            {
-                "modelfile": _modelfile(entry.name, ""),
-                "parameters": "",
-                "template": "",
-                "details": _REMOTE_DETAILS,
-                "model_info": {},
-                "capabilities": ["completion", "tools"],
-                "remote_model": remote_name(entry),
-            }
-        )
-    stat, facts = await asyncio.to_thread(_installed, entry, daemon.paths.cache_dir)
-    template = entry.template or facts.chat_template
-    parameters = "\n".join(f"{k} {v}" for k, v in asdict(entry.settings).items())
-    return web.json_response(
-        {
-            "modelfile": _modelfile(entry.name, parameters),
-            "parameters": parameters,
-            "template": template,
-            "license": facts.license,
-            "details": facts.details(),
-            "model_info": facts.model_info(),
-            "capabilities": ["completion", *(["tools"] if "tools" in template else []), *(["insert"] if facts.has_fim else [])],
-            "modified_at": _timestamp(stat.st_mtime),
-        }
-    )
-
-
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/generate", generate)
     router.add_post("/api/chat", chat)
     router.add_post("/api/embed", embed)
     router.add_post("/api/embeddings", embeddings)
-    router.add_get("/api/tags", tags)
-    router.add_get("/api/ps", ps)
-    router.add_post("/api/show", show)

@@ -22,7 +22,8 @@ from fireside.api.errors import HttpError
 from fireside.api.streams import Frames, collect_answer, stream_answer
 from fireside.api.tools import ToolPolicy
 from fireside.engine import FimInput, Stats
-from fireside.engine.errors import InvalidRequest
+from fireside.engine.errors import InvalidRequest, ModelNotFound
+from fireside.models.registry import normalize_name
 
 def _usage(stats: Stats) -> dict[str, Any]:
     return {
@@ -185,7 +186,7 @@ async def embeddings(request: web.Request) -> web.Response:
     result = await request.app[DAEMON].embed(model, texts, bool(options.get("truncate", True)), keep_alive, dimensions)
     record = record_for(request, model)
     record.prompt_tokens = result.prompt_tokens
-    record.backend = "remote" if request.app[DAEMON].model(model).backend else "local"
+    record.backend = "remote" if request.app[DAEMON].remote_entry(model) else "local"
 
     def encode(vector: list[float]) -> Any:
         return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode() if encoding == "base64" else vector
@@ -205,13 +206,16 @@ def _model_card(name: str, backend: str | None) -> dict[str, Any]:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    registry = request.app[DAEMON].registry()
-    return web.json_response({"object": "list", "data": [_model_card(e.name, e.backend) for e in registry.models.values()]})
+    models = await request.app[DAEMON].usable_models()
+    return web.json_response({"object": "list", "data": [_model_card(name, backend) for name, backend in models.items()]})
 
 
 async def get_model(request: web.Request) -> web.Response:
-    entry = request.app[DAEMON].model(request.match_info["id"])
-    return web.json_response(_model_card(entry.name, entry.backend))
+    models = await request.app[DAEMON].usable_models()
+    name = normalize_name(request.match_info["id"])
+    if name not in models:
+        raise ModelNotFound(f'model "{request.match_info["id"]}" not found, try pulling it first')
+    return web.json_response(_model_card(name, models[name]))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

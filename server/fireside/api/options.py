@@ -76,15 +76,15 @@ def stop_strings(value: Any, key: str = "stop") -> tuple[str, ...]:
     return tuple(s for s in value if s)
 
 
-def sampling(values: dict[str, Any], base: SamplingOptions | None = None) -> SamplingOptions:
-    """SamplingOptions from OpenAI top-level fields or Ollama `options` (same names)."""
+def sampling(values: dict[str, Any]) -> dict[str, float | int]:
+    """The sampling values a request sets, from OpenAI top-level fields or Ollama
+    `options` (same names); what it leaves out comes from the model's parameters."""
     given = {k: number(values, k, integer=k in _INTS) for k in _SAMPLING if values.get(k) is not None}
-    result = replace(base or SamplingOptions(), **given)
     try:
-        result.validate()
+        replace(SamplingOptions(), **given).validate()
     except InvalidRequest as e:
         raise InvalidRequest(e.message, param=e.message.split(" ")[0]) from None
-    return result
+    return given  # type: ignore[return-value]
 
 
 def options_of(body: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def generation(body: dict[str, Any], limit_keys: tuple[str, ...]) -> dict[str, A
     options = options_of(body)
     limit = next((body[k] for k in limit_keys if body.get(k) is not None), options.get("num_predict"))
     return {
-        "sampling": sampling(options, sampling(body)),
+        "sampling": {**sampling(body), **sampling(options)},
         "max_tokens": max_tokens(limit, "max_tokens"),
         "stop": stop_strings(body.get("stop")) or stop_strings(options.get("stop")),
         "num_ctx": num_ctx(options),

@@ -259,20 +259,18 @@ def remote_name(entry: ModelEntry) -> str:
     return entry.remote_name or entry.name.removesuffix(":latest")
 
 
+_OPENAI_SAMPLING = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty", "seed"})
+
+
 def openai_request(entry: ModelEntry, r: AnswerRequest) -> tuple[str, dict[str, Any]]:
     """(path, body) of the OpenAI request that asks the backend for this answer."""
-    s = r.sampling
     body: dict[str, Any] = {
         "model": remote_name(entry),
         "stream": True,
         "stream_options": {"include_usage": True},
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        "presence_penalty": s.presence_penalty,
-        "frequency_penalty": s.frequency_penalty,
+        # Only what the request set: the backend's own defaults stand for the rest.
+        **{k: v for k, v in r.sampling.items() if k in _OPENAI_SAMPLING},
     }
-    if s.seed is not None:
-        body["seed"] = s.seed
     if r.max_tokens is not None:
         body["max_tokens"] = r.max_tokens
     if r.stop:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -68,7 +68,7 @@ class Lease:
 class ModelPool:
     def __init__(
         self,
-        make_spec: Callable[[str], WorkerSpec],
+        make_spec: Callable[[str], Awaitable[WorkerSpec]],
         max_loaded_models: int,
         max_queue: int,
     ) -> None:
@@ -124,10 +124,11 @@ class ModelPool:
         if resident is not None and resident.active >= resident.parallel and self.queue_depth >= self._max_queue:
             raise Busy(f"server busy: {self.queue_depth} requests are already waiting; retry shortly")
         if resident is None:
+            spec = await self._make_spec(name)  # may install the model: outside the lock
             async with self._lock:
                 resident = self._models.get(name)
                 if resident is None:
-                    resident = await self._admit(name, keep_alive)
+                    resident = await self._admit(spec, keep_alive)
         resident.active += 1
         resident.keep_alive = keep_alive
         if resident.timer:
@@ -135,10 +136,10 @@ class ModelPool:
             resident.timer = None
         return resident
 
-    async def _admit(self, name: str, keep_alive: float) -> Resident:
+    async def _admit(self, spec: WorkerSpec, keep_alive: float) -> Resident:
         """Make room for a new model (holding the pool lock) and register it; if another
         request registered it while this one waited for room, join that one."""
-        spec = await asyncio.to_thread(self._make_spec, name)
+        name = spec.name
         while len(self._models) >= self._max_loaded:
             if (joined := self._models.get(name)) is not None:
                 return joined

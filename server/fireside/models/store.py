@@ -237,6 +237,13 @@ class ModelStore:
             raise ModelNotFound(f'model "{name}" not found, try pulling it first') from None
         return Manifest.parse(data, path.relative_to(self.root))
 
+    def modified(self, name: str) -> float:
+        """When `name` was last pulled, created or copied (its manifest's time)."""
+        try:
+            return self._manifest_path(name).stat().st_mtime
+        except FileNotFoundError:
+            raise ModelNotFound(f'model "{name}" not found, try pulling it first') from None
+
     def put(self, name: str, manifest: Manifest) -> None:
         """Name `manifest`; every layer must already be in the store, whole."""
         for layer in manifest.layers:

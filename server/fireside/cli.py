@@ -333,6 +333,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lsp(args: argparse.Namespace) -> int:
+    # Imported here: the language server's dependencies are not needed by other commands.
+    from fireside.lsp.server import main as lsp_main
+
+    return lsp_main(args.tcp, args.log_file, args.log_level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fireside", description="A local-first AI coding assistant.")
     parser.add_argument("--version", action="version", version=f"fireside {__version__}")
@@ -378,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (non-loopback needs FIRESIDE_API_KEY)")
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(handler=_serve)
+
+    lsp = commands.add_parser("lsp", help="run the language server on standard input/output (editors start it)")
+    lsp.add_argument("--tcp", type=int, default=None, metavar="PORT", help="listen on 127.0.0.1:PORT instead, for debugging")
+    lsp.add_argument("--log-file", default=None, help="write logs here instead of standard error")
+    lsp.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="debug logs what each prompt's context holds and why")
+    lsp.set_defaults(handler=_lsp)
     return parser
 
 

@@ -128,13 +128,15 @@ def _error_message(body: bytes, reason: str) -> str:
     return str(error or reason)
 
 
-def start_daemon(client: Client, log_path: Path) -> None:
+def start_daemon(client: Client, log_path: Path, host: str | None = None) -> None:
     """Start `fireside serve` detached from this process (it outlives it), its output in
-    `log_path`, and wait until it answers."""
+    `log_path`, and wait until it answers. `host` (host:port) overrides FIRESIDE_HOST."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = os.environ if host is None else {**os.environ, "FIRESIDE_HOST": host}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "fireside", "serve"],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -96,7 +96,8 @@ async def stream_answer(
     except ConnectionError:
         if not out.started:
             raise
-        return out.response  # the client hung up: nobody to finish the body for
+        record.status = 499  # the client hung up (nginx's code): nobody to finish the body for
+        return out.response
     except Exception as e:
         if not out.started:
             raise

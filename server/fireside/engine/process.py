@@ -8,6 +8,7 @@ When the pipe closes unexpectedly every open route gets a WorkerCrashed failure.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -16,8 +17,10 @@ import sys
 from multiprocessing.connection import Connection
 
 from fireside.engine.errors import ModelLoadError, WorkerCrashed, error_from_code
-from fireside.engine.protocol import LOAD_REQUEST_ID, Failed, Loaded, ModelInfo, Shutdown
+from fireside.engine.protocol import LOAD_REQUEST_ID, Failed, Finished, Loaded, ModelInfo, Shutdown
 from fireside.engine.worker import WorkerSpec
+
+log = logging.getLogger(__name__)
 
 
 def _describe_exit(exitcode: int | None) -> str:
@@ -128,6 +131,9 @@ class WorkerProcess:
             route = self._routes.get(getattr(message, "request_id", LOAD_REQUEST_ID))
             if route is not None:
                 route.put_nowait(message)
+            elif isinstance(message, Finished) and message.stats.done_reason == "cancel":
+                # Its reader left (a client hung up): say how far the model got.
+                log.info("generation %d cancelled after %d tokens", message.request_id, message.stats.completion_tokens)
 
     def _on_exit(self) -> None:
         self._close_pipe()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from fireside.lsp.daemon_client import DaemonError, DaemonOffline
+from fireside.lsp.daemon_client import DaemonError
 
 if TYPE_CHECKING:
     from fireside.lsp.server import FiresideServer
@@ -29,12 +29,8 @@ async def warm_up(ls: FiresideServer) -> None:
     try:
         await daemon.ensure_running()
         await daemon.model(ls.settings.models.completion)
-    except DaemonOffline as e:
-        ls.status.offline(str(e))
-        ls.show(f"Fireside: {e}")
     except DaemonError as e:
-        ls.status.error(str(e))
-        ls.show(f"Fireside: {e}")
+        ls.daemon_failed(e)
 
 
 async def did_change_configuration(ls: FiresideServer, params: types.DidChangeConfigurationParams) -> None:

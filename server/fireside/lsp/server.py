@@ -90,13 +90,17 @@ class FiresideServer(LanguageServer):
         """The completer's suggestion; failures become a status (and a message, once)."""
         try:
             return await self.completer.complete(snapshot, self.settings, invoked)
-        except DaemonOffline as e:
-            self.status.offline(str(e))
-            self.show(f"Fireside: {e}")
         except DaemonError as e:
-            self.status.error(str(e))
-            self.show(f"Fireside: {e}")
+            self.daemon_failed(e)
         return None
+
+    def daemon_failed(self, error: DaemonError) -> None:
+        """Offline or refused: the status bar says so, and a message says why, once."""
+        if isinstance(error, DaemonOffline):
+            self.status.offline(str(error))
+        else:
+            self.status.error(str(error))
+        self.show(f"Fireside: {error}")
 
     def start_indexing(self) -> None:
         root = self.workspace.root_path

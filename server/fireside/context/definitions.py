@@ -101,8 +101,16 @@ def _indentation(node: Node, parsed: Parsed, default: str) -> str:
     return before if not before.strip() else default
 
 
-def _signature(outer: Node, node: Node, kind: str, parsed: Parsed, language: Language) -> str:
-    """`outer` is the definition with its decorators; `node` the definition itself."""
+def _signature(outer: Node, node: Node, kind: str, parsed: Parsed, language: Language, done: dict[int, str]) -> str:
+    """`outer` is the definition with its decorators; `node` the definition itself.
+    `done` holds the signatures made so far, by start byte: a class's outline makes its
+    members', which are definitions too."""
+    if outer.start_byte not in done:
+        done[outer.start_byte] = _new_signature(outer, node, kind, parsed, language, done)
+    return done[outer.start_byte]
+
+
+def _new_signature(outer: Node, node: Node, kind: str, parsed: Parsed, language: Language, done: dict[int, str]) -> str:
     body = body_of(node, language)
     if body is None:
         text = parsed.node_text(outer)
@@ -117,7 +125,7 @@ def _signature(outer: Node, node: Node, kind: str, parsed: Parsed, language: Lan
         if "comment" in member.type:
             continue
         if inner.type in language.definitions and _name(inner, parsed):
-            line = _signature(member, inner, _kind(inner.type, kind), parsed, language)
+            line = _signature(member, inner, _kind(inner.type, kind), parsed, language, done)
         elif member.start_point.row == _last_row(member):
             line = parsed.node_text(member) + _punctuation_after(member, parsed)  # a field: `x: int = 0`, `private int x;`
         else:
@@ -161,6 +169,7 @@ def definitions(text: str, language: Language, path: str, parsed: Parsed | None 
     parsed = parsed or Parsed.of(text, language)
     assert parsed.tree is not None
     found: list[Definition] = []
+    signatures: dict[int, str] = {}
 
     def visit(container: Node, scope: str, scope_kind: str) -> None:
         for child in _statements(container):
@@ -171,7 +180,7 @@ def definitions(text: str, language: Language, path: str, parsed: Parsed | None 
             if not name:
                 continue
             kind = _kind(node.type, scope_kind)
-            signature = _signature(child, node, kind, parsed, language)
+            signature = _signature(child, node, kind, parsed, language, signatures)
             found.append(Definition(name, kind, path, child.start_point.row, _last_row(child), signature, parsed.node_text(child), scope))
             body = body_of(node, language) if kind in _CONTAINERS else None
             if body is not None:
@@ -204,16 +213,24 @@ def _statements(container: Node) -> Iterator[Node]:
 
 
 # Names too common to look up: builtins, and keywords for the line-based fallback.
-_COMMON = frozenset(
-    "self this cls super true false True False None null nil undefined def class return if else elif for while in not and or is "
-    "import from as function const let var new func fn pub mut impl struct enum type int str float bool void public private "
-    "protected static final package interface try except catch finally raise throw with yield async await lambda pass break "
-    "continue local end then do print len range list dict set tuple object string char long double auto match case switch "
-    "default go defer println printf console log error err ok Ok Err Some String Vec Box Self main std fmt args kwargs".split()
-)
+_COMMON = frozenset({
+    "self", "this", "cls", "super", "true", "false", "True", "False", "None", "null", "nil", "undefined", "def",
+    "class", "return", "if", "else", "elif", "for", "while", "in", "not", "and", "or", "is", "import", "from", "as",
+    "function", "const", "let", "var", "new", "func", "fn", "pub", "mut", "impl", "struct", "enum", "type", "int",
+    "str", "float", "bool", "void", "public", "private", "protected", "static", "final", "package", "interface",
+    "try", "except", "catch", "finally", "raise", "throw", "with", "yield", "async", "await", "lambda", "pass",
+    "break", "continue", "local", "end", "then", "do", "print", "len", "range", "list", "dict", "set", "tuple",
+    "object", "string", "char", "long", "double", "auto", "match", "case", "switch", "default", "go", "defer",
+    "println", "printf", "console", "log", "error", "err", "ok", "Ok", "Err", "Some", "String", "Vec", "Box", "Self",
+    "main", "std", "fmt", "args", "kwargs", "require", "pairs", "ipairs",
+})
 _WORD = re.compile(r"[A-Za-z_$][\w$]*")
-# Fields whose identifiers a statement binds (assigns, declares, takes as parameters).
+# Fields whose identifiers a node binds (assigns, declares, takes as parameters), in the
+# nodes that bind: `x = 1`, `def f(a)`, `for x in`, `let x`, `int x`, but not `a + b` (a
+# `left` too) or `Config::load` (a `name`). Node types are matched by the words in them.
 _BINDING_FIELDS = frozenset({"name", "left", "pattern", "declarator", "parameters", "parameter", "receiver", "alias"})
+_BINDING_NODES = ("definition", "declaration", "declarator", "parameter", "assignment", "for", "item", "spec", "pattern", "lambda", "closure", "arrow", "clause", "signature", "variable")
+_REBINDING_NODES = ("augmented", "compound")  # `total += x` uses a `total` bound elsewhere
 # Fields that hold expressions even inside a binding (a default value, a type, an index).
 _VALUE_FIELDS = frozenset({"value", "right", "type", "default", "arguments", "body", "return_type", "function", "object", "operand", "subscript", "index", "attribute", "property", "field", "result", "condition"})
 
@@ -235,41 +252,57 @@ def identifier_uses(text: str, offset: int, language: Language | None, lines: in
         window_start = text.rfind("\n", 0, window_start - 1) + 1
     line_end = text.find("\n", offset)
     window_end = len(text) if line_end < 0 else line_end
-    first_line = text.count("\n", 0, window_start)
     if language is None:
-        uses = [(m.start(), m.end(), m.group(), False) for m in _WORD.finditer(text, window_start, window_end)]
         at = offset
+        first_line = text.count("\n", 0, window_start)
+        uses = [
+            _Use(m.start(), m.end(), m.group(), first_line + text.count("\n", window_start, m.start()), False)
+            for m in _WORD.finditer(text, window_start, window_end)
+        ]
     else:
         parsed = parsed or Parsed.of(text, language)
         assert parsed.tree is not None
         at = parsed.byte_offset(offset)
-        start, end = parsed.byte_offset(window_start), parsed.byte_offset(window_end)
-        uses = list(_identifiers(parsed.tree.root_node, start, end, parsed, language, False))
-    uses = [use for use in uses if not use[0] <= at <= use[1]]  # the word being typed
-    bound = {name for _, _, name, binds in uses if binds}
-    nearest: dict[str, tuple[int, int]] = {}
-    for begin, _, name, _ in uses:
-        if name in bound or name in _COMMON or len(name) < 2:
+        window = (parsed.byte_offset(window_start), parsed.byte_offset(window_end))
+        uses = list(_identifiers(parsed.tree.root_node, window, parsed, language, False))
+    uses = [use for use in uses if not use.start <= at <= use.end]  # the word being typed
+    bound = {use.name for use in uses if use.bound}
+    nearest: dict[str, _Use] = {}
+    for use in uses:
+        if use.name in bound or use.name in _COMMON or len(use.name) < 2:
             continue
-        distance = abs(begin - at)
-        if name not in nearest or distance < nearest[name][0]:
-            nearest[name] = (distance, begin)
-    ordered = sorted(nearest.items(), key=lambda item: item[1])
-    if language is None:
-        return [(name, first_line + text.count("\n", window_start, begin)) for name, (_, begin) in ordered]
-    return [(name, first_line + parsed.source.count(b"\n", start, begin)) for name, (_, begin) in ordered]
+        if use.name not in nearest or abs(use.start - at) < abs(nearest[use.name].start - at):
+            nearest[use.name] = use
+    ordered = sorted(nearest.values(), key=lambda use: (abs(use.start - at), use.start))
+    return [(use.name, use.line) for use in ordered]
 
 
-def _identifiers(node: Node, start: int, end: int, parsed: Parsed, language: Language, binding: bool) -> Iterator[tuple[int, int, str, bool]]:
-    """(start, end, name, whether it is bound there) of the identifiers in [start, end)."""
+@dataclass(frozen=True)
+class _Use:
+    start: int  # offset: bytes in a parsed text, code points in a plain one
+    end: int
+    name: str
+    line: int
+    bound: bool  # bound there (assigned, declared, a parameter) rather than used
+
+
+def _identifiers(node: Node, window: tuple[int, int], parsed: Parsed, language: Language, binding: bool) -> Iterator[_Use]:
+    """The identifiers in the window (bytes), and whether each is bound where it is."""
+    start, end = window
     if node.type in _IDENTIFIERS:
         if node.start_byte >= start:
-            yield node.start_byte, node.end_byte, parsed.node_text(node), binding
+            yield _Use(node.start_byte, node.end_byte, parsed.node_text(node), node.start_point.row, binding)
         return
-    binds_here = node.type not in language.imports and node.type != "keyword_argument"  # `f(x=1)` binds no x
+    if node.type in language.imports:
+        return  # module paths: the imported names count where they are used
+    binds = None  # whether this node binds: only asked of nodes with a binding field
     for index, child in enumerate(node.children):
-        if child.end_byte <= start or child.start_byte >= end:
+        if not child.is_named or child.end_byte <= start or child.start_byte >= end:
             continue
         field = node.field_name_for_child(index)
-        child_binding = binds_here and (field in _BINDING_FIELDS or (binding and field not in _VALUE_FIELDS))
-        yield from _identifiers(child, start, end, parsed, language, child_binding)
+        if field == "name" and node.type == "keyword_argument":
+            continue  # `f(key=value)`: a parameter's name, not a use of `key`
+        if field in _BINDING_FIELDS and binds is None:
+            binds = any(word in node.type for word in _BINDING_NODES) and not any(word in node.type for word in _REBINDING_NODES)
+        child_binding = (field in _BINDING_FIELDS and bool(binds)) or (binding and field not in _VALUE_FIELDS)
+        yield from _identifiers(child, window, parsed, language, child_binding)

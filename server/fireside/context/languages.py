@@ -27,6 +27,11 @@ class Language:
     blocks: frozenset[str]  # bodies: a definition's signature is what comes before its body
     openers: frozenset[str]  # tokens (or nodes) that end a line opening a block
     require: str = ""  # the function that imports by a call (`require("x")`), if any
+    family: str = ""  # languages that use each other's definitions (C and C++); the name if empty
+
+    def uses(self, other: Language) -> bool:
+        """Whether code in this language can call what `other` defines."""
+        return (self.family or self.name) == (other.family or other.name)
 
     def parser(self) -> Parser:
         """A new parser: cheap (the grammar is loaded once by the pack), and a parser
@@ -53,9 +58,9 @@ LANGUAGES: tuple[Language, ...] = (
         blocks=frozenset({"block"}),
         openers=frozenset({":"}),
     ),
-    Language("javascript", "//", (".js", ".jsx", ".mjs", ".cjs"), _JS_SCOPES, _JS_DEFINITIONS, frozenset({"import_statement"}), _JS_BLOCKS, _BRACE, "require"),
-    Language("typescript", "//", (".ts", ".mts", ".cts"), _TS_SCOPES, _TS_DEFINITIONS, frozenset({"import_statement"}), _TS_BLOCKS, _BRACE, "require"),
-    Language("tsx", "//", (".tsx",), _TS_SCOPES, _TS_DEFINITIONS, frozenset({"import_statement"}), _TS_BLOCKS, _BRACE, "require"),
+    Language("javascript", "//", (".js", ".jsx", ".mjs", ".cjs"), _JS_SCOPES, _JS_DEFINITIONS, frozenset({"import_statement"}), _JS_BLOCKS, _BRACE, "require", "javascript"),
+    Language("typescript", "//", (".ts", ".mts", ".cts"), _TS_SCOPES, _TS_DEFINITIONS, frozenset({"import_statement"}), _TS_BLOCKS, _BRACE, "require", "javascript"),
+    Language("tsx", "//", (".tsx",), _TS_SCOPES, _TS_DEFINITIONS, frozenset({"import_statement"}), _TS_BLOCKS, _BRACE, "require", "javascript"),
     Language(
         "go", "//", (".go",),
         scopes=frozenset({"function_declaration", "method_declaration", "func_literal"}),
@@ -87,6 +92,7 @@ LANGUAGES: tuple[Language, ...] = (
         imports=frozenset({"preproc_include"}),
         blocks=_C_BLOCKS,
         openers=_BRACE,
+        family="c",
     ),
     Language(
         "cpp", "//", (".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx", ".h++"),
@@ -95,6 +101,7 @@ LANGUAGES: tuple[Language, ...] = (
         imports=frozenset({"preproc_include", "using_declaration"}),
         blocks=_C_BLOCKS | {"declaration_list"},
         openers=_BRACE,
+        family="c",
     ),
     Language(
         "lua", "--", (".lua",),

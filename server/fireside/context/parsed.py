@@ -6,12 +6,11 @@ points. This keeps the text, its bytes and its tree together and converts betwee
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from tree_sitter import Node, Point, Tree
 
+from fireside.context.bisection import longest
 from fireside.context.languages import Language
 
 
@@ -49,9 +48,9 @@ class Parsed:
     def updated(self, text: str) -> Parsed:
         """`text` parsed incrementally from this parse of an earlier version of it: only
         the span between their common start and common end is re-read."""
-        start = _longest(min(len(self.text), len(text)), lambda n: self.text[:n] == text[:n])
+        start = longest(min(len(self.text), len(text)), lambda n: self.text[:n] == text[:n])
         room = min(len(self.text), len(text)) - start
-        end = _longest(room, lambda n: self.text[len(self.text) - n :] == text[len(text) - n :])
+        end = longest(room, lambda n: self.text[len(self.text) - n :] == text[len(text) - n :])
         return self.edited(start, len(self.text) - end, text[start : len(text) - end])
 
     @staticmethod
@@ -74,10 +73,3 @@ class Parsed:
 
     def line_start_byte(self, byte: int) -> int:
         return self.source.rfind(b"\n", 0, byte) + 1
-
-
-
-def _longest(size: int, holds: Callable[[int], bool]) -> int:
-    """The largest n <= size for which `holds(n)`, which holds up to some n and not after:
-    bisection over string slices, which compare in C."""
-    return bisect.bisect_left(range(size + 1), True, key=lambda n: not holds(n)) - 1

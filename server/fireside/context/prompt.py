@@ -16,13 +16,29 @@ Whatever the budget leaves out is recorded in `decisions`.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from fireside.context.budget import CHUNK, Budget, CountTokens, Lines, fit_head, fit_tail
-from fireside.context.definitions import Definition, body_of, identifier_uses, import_statements
+from fireside.context.budget import (
+    CHUNK,
+    Budget,
+    CountTokens,
+    Lines,
+    fit_tail,
+    fit_whole,
+    head_lines,
+    tail_lines,
+)
+from fireside.context.definitions import (
+    Definition,
+    body_of,
+    identifier_uses,
+    import_statements,
+)
 from fireside.context.languages import Language, language_for
 from fireside.context.parse_cache import ParseCache
 from fireside.context.parsed import Parsed
@@ -30,6 +46,8 @@ from fireside.context.recent_edits import RecentEdits
 from fireside.context.snippet import Snippet
 from fireside.context.syntax import Shape, completion_shape, enclosing_scopes
 from fireside.context.workspace_index import WorkspaceIndex
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CompletionContext", "Document", "Snippet", "Sources", "build_context", "estimate_tokens", "truncated_context"]
 
@@ -90,7 +108,7 @@ class _HeaderPiece:
 class _Chosen:
     snippet: Snippet
     cost: int
-    own: bool  # from this file: dropped once the window reaches it
+    shows: tuple[Definition, ...] = ()  # this file's definitions in it: left out once the window shows them
 
 
 def build_context(doc: Document, sources: Sources, budget_tokens: int, count_tokens: CountTokens) -> CompletionContext:
@@ -103,24 +121,12 @@ def truncated_context(doc: Document, budget_tokens: int, count_tokens: CountToke
     boundaries (the suffix at most 1/4 of the budget, the prefix the rest), no snippets."""
     language = language_for(doc.path, doc.language_id)
     budget = Budget(budget_tokens, count_tokens)
-    suffix = _suffix(doc.text[doc.offset :], budget_tokens // _SUFFIX_SHARE, count_tokens)
-    left = budget_tokens - count_tokens(suffix)
-    line_start = doc.text.rfind("\n", 0, doc.offset) + 1
-    lines = Lines(_split_lines(doc.text[:line_start]), count_tokens)
-    prefix = fit_tail(doc.text[line_start : doc.offset], left, count_tokens)
-    left -= count_tokens(prefix)
-    start = len(lines.lines)
-    while start > 0 and prefix.startswith(doc.text[line_start:doc.offset]):
-        cost = lines.cost(start - 1, start)
-        if cost > left:
-            break
-        left -= cost
-        start -= 1
-    prefix = lines.text(start, len(lines.lines)) + prefix
-    budget.note(f"plain: lines {start + 1}-{len(lines.lines) + 1} before the cursor, {suffix.count(chr(10)) + 1} from it on")
-    prefix, suffix, _ = _enforce(prefix, suffix, (), budget_tokens, count_tokens, budget)
+    suffix = head_lines(doc.text[doc.offset :], budget_tokens // _SUFFIX_SHARE, count_tokens)
+    prefix = tail_lines(doc.text[: doc.offset], budget_tokens - count_tokens(suffix), count_tokens)
+    budget.note(f"plain: {prefix.count(chr(10)) + 1} lines up to the cursor, {suffix.count(chr(10)) + 1} from it")
+    prefix, suffix, _ = fit_whole(prefix, suffix, (), budget_tokens, budget)
     shape = completion_shape(doc.text, doc.offset, language)
-    return CompletionContext(prefix, suffix, (), shape, language, tuple(budget.decisions))
+    return CompletionContext(prefix, suffix, (), shape, language, _logged(doc, budget.decisions))
 
 
 class _Builder:
@@ -139,10 +145,12 @@ class _Builder:
         # reshape what is chosen from the rest of the file at every keystroke.
         code_start = line_start + len(self.cursor_line) - len(self.cursor_line.lstrip())
         self.cache = sources.cache or ParseCache()
-        structure = doc.text[:code_start] + doc.text[line_end:]
-        self.structure = self.cache.parsed(structure, self.language, doc.path) if self.language else Parsed.of(structure, None)
-        self.parsed = self.structure.edited(code_start, code_start, doc.text[code_start:line_end])
-        self.lines = Lines(_split_lines(doc.text[:line_start]), count)  # the lines above it
+        if self.language is None:
+            self.parsed = self.structure = Parsed.of(doc.text, None)
+        else:
+            self.parsed = self.cache.parsed(doc.text, self.language, doc.path)
+            self.structure = self.cache.edited(self.parsed, code_start, line_end, "")
+        self.lines = Lines(doc.text[:line_start], count)  # the lines above the cursor's
         self.start = self.row  # the window above the cursor: lines [start, row)
         self.after = doc.text[doc.offset :]
         self.suffix = ""
@@ -155,7 +163,7 @@ class _Builder:
     def build(self) -> CompletionContext:
         if self.language is None:
             self.budget.note(f"no grammar for {self.doc.path}: lines only")
-        self.suffix = _suffix(self.after, self.total // _SUFFIX_SHARE, self.count)
+        self.suffix = head_lines(self.after, self.total // _SUFFIX_SHARE, self.count)
         self.last_visible = self.row + self.suffix.count("\n")
         self.budget.take(self.count(self.suffix), f"{self.suffix.count(chr(10)) + 1} lines after the cursor")
         if not self._nearest_code():
@@ -172,9 +180,9 @@ class _Builder:
 
     def _result(self, prefix: str) -> CompletionContext:
         snippets = tuple(sorted((c.snippet for c in self.chosen), key=lambda s: (s.path, s.line)))
-        prefix, suffix, snippets = _enforce(prefix, self.suffix, snippets, self.total, self.count, self.budget)
+        prefix, suffix, snippets = fit_whole(prefix, self.suffix, snippets, self.total, self.budget)
         shape = completion_shape(self.doc.text, self.doc.offset, self.language, self.parsed)
-        return CompletionContext(prefix, suffix, snippets, shape, self.language, tuple(self.budget.decisions))
+        return CompletionContext(prefix, suffix, snippets, shape, self.language, _logged(self.doc, self.budget.decisions))
 
     def _nearest_code(self) -> bool:
         """(1) The cursor's line, and the lines above it from the innermost scope's start
@@ -259,7 +267,8 @@ class _Builder:
             what = f"definition of {name} used at line {line + 1}"
             where = f"{definition.path}:{definition.start_line + 1}"
             if self.budget.take(cost, f"the {what} ({'whole' if whole else 'signature'}, {where})"):
-                self.chosen.append(_Chosen(Snippet(definition.path, text, what, definition.start_line), cost, definition.path == self.doc.path))
+                own = (definition,) if definition.path == self.doc.path else ()
+                self.chosen.append(_Chosen(Snippet(definition.path, text, what, definition.start_line), cost, own))
 
     def _in_open_documents(self, name: str) -> list[Definition]:
         """Parsed only where the name occurs at all, and once per text (by the cache)."""
@@ -267,7 +276,7 @@ class _Builder:
         for path in sorted(self.sources.open_documents):
             text = self.sources.open_documents[path]
             language = language_for(path)
-            if path == self.doc.path or language is None or name not in text:
+            if path == self.doc.path or language is None or not self._callable(path) or name not in text:
                 continue
             found += [d for d in self.cache.definitions(self.cache.parsed(text, language), path) if d.name == name]
         return found
@@ -277,39 +286,47 @@ class _Builder:
         if self.sources.index is None:
             return []
         at_hand = {self.doc.path, *self.sources.open_documents}
-        return [d for d in self.sources.index.lookup(name) if d.path not in at_hand]
+        return [d for d in self.sources.index.lookup(name) if d.path not in at_hand and self._callable(d.path)]
+
+    def _callable(self, path: str) -> bool:
+        """Whether this file's code can use what `path` defines: same language (family)."""
+        language = language_for(path)
+        return self.language is not None and language is not None and self.language.uses(language)
 
     def _siblings(self) -> None:
         """(5) Signatures of this file's other definitions (the enclosing class's members
         among them), nearest first, as one snippet in line order."""
-        chosen = {c.snippet.line for c in self.chosen if c.own}
+        shown = {d for c in self.chosen for d in c.shows}
         members_of = {d.name for d in self.own if self._encloses(d)}
         siblings = [
             d for d in self.own
-            if (not d.scope or d.scope in members_of) and not self._visible(d) and not self._encloses(d) and d.start_line not in chosen
+            if (not d.scope or d.scope in members_of) and not self._visible(d) and not self._encloses(d) and d not in shown
         ]
         siblings.sort(key=lambda d: abs(d.start_line - self.row))
         kept, cost = [], 0
         for definition in siblings:
             more = self.count(definition.signature + "\n")
             if cost + more > self.budget.left:
+                self.budget.note(f"left out the signatures of {len(siblings) - len(kept)} farther definitions in this file")
                 break
             kept.append(definition)
             cost += more
-        if len(kept) < len(siblings):
-            self.budget.note(f"left out the signatures of {len(siblings) - len(kept)} farther definitions in this file")
         if kept:
-            kept.sort(key=lambda d: d.start_line)
-            text = "".join(d.signature + "\n" for d in kept)
-            self.budget.take(cost, f"signatures of {len(kept)} other definitions in this file")
-            self.chosen.append(_Chosen(Snippet(self.doc.path, text, "sibling signatures", kept[0].start_line), cost, False))
+            chosen = self._sibling_snippet(kept)
+            if self.budget.take(chosen.cost, f"signatures of {len(kept)} other definitions in this file"):
+                self.chosen.append(chosen)
+
+    def _sibling_snippet(self, siblings: list[Definition]) -> _Chosen:
+        ordered = tuple(sorted(siblings, key=lambda d: d.start_line))
+        text = "".join(d.signature + "\n" for d in ordered)
+        return _Chosen(Snippet(self.doc.path, text, "sibling signatures", ordered[0].start_line), self.count(text), ordered)
 
     def _recent_edits(self) -> None:
         """(6) What the user edited lately in other files, newest first."""
         for region in self.sources.recent.regions(exclude=self.doc.path) if self.sources.recent else []:
             cost = self.count(region.text)
             if self.budget.take(cost, f"the {region.reason} of {region.path}"):
-                self.chosen.append(_Chosen(region, cost, False))
+                self.chosen.append(_Chosen(region, cost))
 
     def _grow(self) -> None:
         """Then more of the file above, a 16-line chunk at a time; what the window comes to
@@ -322,59 +339,22 @@ class _Builder:
             for piece in [p for p in self.header if p.row >= start]:
                 self.header.remove(piece)
                 self.budget.give_back(piece.cost, piece.what)
-            for chosen in [c for c in self.chosen if c.own and c.snippet.line >= start]:
+            for chosen in [c for c in self.chosen if any(self._visible(d) for d in c.shows)]:
                 self.chosen.remove(chosen)
                 self.budget.give_back(chosen.cost, chosen.snippet.reason)
+                hidden = [d for d in chosen.shows if not self._visible(d)]
+                if hidden:  # the rest of the sibling signatures
+                    rest = self._sibling_snippet(hidden)
+                    self.budget.take(rest.cost, f"signatures of the {len(hidden)} other definitions still out of view")
+                    self.chosen.append(rest)
 
 
-def _split_lines(text: str) -> list[str]:
-    """`text`'s lines, each with its "\\n" (only "\\n" ends a line: LSP's other line
-    breaks are rare enough to leave inside lines)."""
-    return [line + "\n" for line in text.split("\n")[:-1]]
-
-
-def _suffix(after: str, budget: int, count: CountTokens) -> str:
-    """The rest of the cursor's line and whole lines after it, within `budget`."""
-    lines = after.split("\n")
-    first = lines[0]
-    if count(first) > budget:
-        return fit_head(first, budget, count)
-    used, kept = count(first), 1
-    while kept < len(lines):
-        cost = count("\n" + lines[kept])
-        if used + cost > budget:
-            break
-        used += cost
-        kept += 1
-    return "\n".join(lines[:kept])
+def _logged(doc: Document, decisions: list[str]) -> tuple[str, ...]:
+    for decision in decisions:
+        log.debug("%s:%d: %s", doc.path, doc.offset, decision)
+    return tuple(decisions)
 
 
 def _closeness(path: str, other: str) -> int:
     """How many directories two paths share: the nearer a definition, the likelier it is the one."""
-    shared = 0
-    for a, b in zip(PurePath(path).parent.parts, PurePath(other).parent.parts, strict=False):
-        if a != b:
-            break
-        shared += 1
-    return shared
-
-
-def _enforce(prefix: str, suffix: str, snippets: tuple[Snippet, ...], budget_tokens: int, count: CountTokens, budget: Budget) -> tuple[str, str, tuple[Snippet, ...]]:
-    """The pieces were counted one by one; a real tokenizer may count their concatenation
-    a little higher. Check the whole, and if over, drop the last snippet, then lines from
-    the top of the prefix, until it fits."""
-    snippet_costs = [count(s.text) for s in snippets]
-    while True:
-        over = count(prefix) + count(suffix) + sum(snippet_costs) - budget_tokens
-        if over <= 0:
-            return prefix, suffix, snippets
-        if snippets:
-            dropped, snippets, snippet_costs = snippets[-1], snippets[:-1], snippet_costs[:-1]
-            budget.note(f"left out the {dropped.reason} ({dropped.path}): the whole counted {over} tokens over")
-        elif "\n" in prefix:
-            budget.note(f"left out the prefix's first line: the whole counted {over} tokens over")
-            prefix = prefix[prefix.index("\n") + 1 :]
-        else:
-            budget.note(f"cut the cursor's line and the suffix: the whole counted {over} tokens over")
-            prefix = fit_tail(prefix, max(0, budget_tokens - count(suffix)), count)
-            return prefix, fit_head(suffix, budget_tokens - count(prefix), count), snippets
+    return len(os.path.commonprefix([PurePath(path).parent.parts, PurePath(other).parent.parts]))

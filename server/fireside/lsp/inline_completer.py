@@ -222,6 +222,8 @@ class InlineCompleter:
                 if item.get("done"):
                     self._calibrate(context, item)
                     break
+                if not written:
+                    log.debug("completion: the model is writing")
                 written += item.get("content") or item.get("response") or ""
                 if not (written.startswith(word) or word.startswith(written)):
                     log.debug("completion: model wrote %r, not the typed word %r", written, word)

@@ -22,6 +22,7 @@ from pygls.uris import to_fs_path
 
 from fireside import __version__
 from fireside.config import Paths
+from fireside.context.parse_cache import ParseCache
 from fireside.context.prompt import Sources
 from fireside.context.recent_edits import RecentEdits
 from fireside.context.workspace_index import WorkspaceIndex
@@ -40,6 +41,7 @@ class FiresideServer(LanguageServer):
         self.status = StatusReporter(self.protocol.notify)
         self.completer = InlineCompleter(self._daemon_client(self.settings), self.status, self.sources)
         self.edits = RecentEdits()
+        self.parse_cache = ParseCache()  # parses kept between keystrokes
         self.index: WorkspaceIndex | None = None
         self._shown_errors: set[str] = set()
         self._indexing: asyncio.Task[None] | None = None
@@ -76,7 +78,7 @@ class FiresideServer(LanguageServer):
     def sources(self) -> Sources:
         """What context may come from, as of now: open documents, the index, recent edits."""
         documents = {self.path_of(uri): doc.source for uri, doc in self.workspace.text_documents.items()}
-        return Sources(open_documents=documents, index=self.index if self.index and self.index.ready else None, recent=self.edits)
+        return Sources(open_documents=documents, index=self.index if self.index and self.index.ready else None, recent=self.edits, cache=self.parse_cache)
 
     def snapshot(self, uri: str, position: types.Position) -> Snapshot | None:
         """The document at the cursor, or None where completion is off for it."""

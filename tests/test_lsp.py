@@ -88,7 +88,7 @@ async def test_superseded_request_stops_the_generation_in_the_engine(daemon: Dae
     """A newer keystroke aborts the older request and the model stops generating: a
     400-token answer is cut short, as the daemon's log says."""
     async with lsp_session(tmp_path / "ws", _options(SMOLLM2, maxTokens=400, prefetch=False), _env(daemon.url)) as lsp:
-        line = "numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, "
+        line = "numbers = [" + ", ".join(str(n) for n in range(1, 61)) + ", "  # a line the model keeps counting on
         warm = lsp.open("warm.py", "x = 1\ny = \n")
         await lsp.inline(warm, types.Position(1, 4))  # the model is loaded before the clock starts
         uri = lsp.open("numbers.py", line + "\n")

@@ -130,6 +130,9 @@ def main(tcp_port: int | None = None, log_file: str | None = None, log_level: st
     """Serve one editor session. Logs go to standard error (stdout is the protocol), or
     to `log_file`; at debug level they say what each prompt's context holds and why."""
     logging.basicConfig(filename=log_file, level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if log_level != "debug":
+        # pygls logs every message at info, documents' text included: users' code stays out of logs.
+        logging.getLogger("pygls").setLevel(logging.WARNING)
     server = create_server()
     if tcp_port is not None:
         server.start_tcp("127.0.0.1", tcp_port)

@@ -63,7 +63,7 @@ class Client:
         try:
             response: HTTPResponse = opener.open(request, timeout=timeout)
         except urllib.error.HTTPError as e:
-            raise ClientError(_error_message(e.read(), e.reason)) from None
+            raise ClientError(error_message(e.read(), e.reason)) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise Unreachable(f"could not connect to the Fireside daemon at {self.base_url}; start it with `fireside serve`") from e
         return response
@@ -118,7 +118,8 @@ class Client:
                 yield item
 
 
-def _error_message(body: bytes, reason: str) -> str:
+def error_message(body: bytes, reason: str) -> str:
+    """The daemon's message from an error body (Ollama's or OpenAI's shape), else `reason`."""
     try:
         error = json.loads(body).get("error")
     except (ValueError, AttributeError):

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from fireside.client import Client, ClientError, start_daemon
+from fireside.client import Client, ClientError, error_message, start_daemon
 from fireside.config import DaemonSettings, is_loopback
 
 
@@ -89,15 +89,9 @@ class DaemonClient:
             await self.ensure_running()
             response = await self._http().post(path, json=body)
         if response.status >= 400:
-            text = await response.text()
+            body = await response.read()
             response.release()
-            try:
-                error = json.loads(text).get("error")
-            except (ValueError, AttributeError):
-                error = None
-            if isinstance(error, dict):
-                error = error.get("message")
-            raise DaemonError(str(error or f"{path}: HTTP {response.status}"))
+            raise DaemonError(error_message(body, f"{path}: HTTP {response.status}"))
         return response
 
     async def model(self, name: str) -> ModelFacts:

@@ -96,10 +96,6 @@ class _DocumentState:
     latest: int = 0  # the number of the newest request; older ones give up
 
 
-def _line_before(text: str) -> str:
-    return text[text.rfind("\n") + 1 :]
-
-
 class InlineCompleter:
     def __init__(self, daemon: DaemonClient, status: StatusReporter, sources: Callable[[], Sources]) -> None:
         self.daemon = daemon
@@ -170,7 +166,7 @@ class InlineCompleter:
         generation.waiters -= 1
         if text and options.prefetch:
             ahead = Snapshot(snap.uri, snap.path, snap.language_id, snap.before + text + snap.after, snap.offset + len(text))
-            if state.generation is generation or state.generation is None:
+            if state.generation is None:  # no newer request took the document meanwhile
                 self._start(ahead, settings, prefetch=True)
         return text
 
@@ -198,8 +194,6 @@ class InlineCompleter:
             budget = max(64, min(options.context_tokens, facts.context_length - options.max_tokens))
             document = Document(snap.path, snap.text, snap.offset, snap.language_id)
             context = await asyncio.to_thread(build_context, document, self.sources(), budget, self.tokens.count)
-            for decision in context.decisions:
-                log.debug("context: %s", decision)
             around = Surroundings(snap.before, snap.after, context.shape is Shape.BLOCK, context.language.name if context.language else None)
             # Token healing: a prompt that ends inside a word ("return mess") is one the
             # model rarely saw in training, where the whole word is one token. So the typed
@@ -215,7 +209,7 @@ class InlineCompleter:
     async def _write(self, context: CompletionContext, word: str, around: Surroundings, facts: ModelFacts, snap: Snapshot, settings: Settings) -> str | None:
         """The model's suggestion after `word` (which it must write first), cleaned; None
         when it wrote something else."""
-        path, body = self._request(facts, context, snap, settings)
+        path, body = self._request(facts, context, around, snap, settings)
         written = ""
         async with aclosing(self.daemon.stream(path, body)) as items:
             async for item in items:
@@ -237,11 +231,11 @@ class InlineCompleter:
         log.debug("completion: model wrote %r, showing %r", written, shown)
         return shown
 
-    def _request(self, facts: ModelFacts, context: CompletionContext, snap: Snapshot, settings: Settings) -> tuple[str, dict[str, Any]]:
+    def _request(self, facts: ModelFacts, context: CompletionContext, around: Surroundings, snap: Snapshot, settings: Settings) -> tuple[str, dict[str, Any]]:
         """The daemon request: FIM through `/api/infill`, or a prefix-only raw prompt
         (other files as comments above it) for models without FIM tokens."""
         options: dict[str, Any] = {"num_predict": settings.completion.max_tokens, "temperature": 0}
-        if context.shape is Shape.LINE and _line_before(snap.before).strip():
+        if context.shape is Shape.LINE and around.line_before.strip():
             options["stop"] = ["\n"]  # mid-line: the rest of this line only
         if facts.fim:
             extra = [{"filename": s.path, "text": s.text} for s in context.snippets]

@@ -55,6 +55,20 @@ async def test_fim_completion_replaces_the_typed_word_with_a_utf16_range(daemon:
         assert str(wide.items[0].insert_text).startswith("message")
 
 
+FIB = "def fib(n):\n    if n < 2:\n        return n\n"
+
+
+async def test_a_blank_line_in_a_body_gets_a_suggestion_indented_into_the_body(daemon: DaemonProcess, tmp_path: Path) -> None:
+    """At column 0 of a blank line the prompt would end in a bare line break, which the
+    model reads as the end of the hole; healed, it writes the body's next line."""
+    async with lsp_session(tmp_path / "ws", _options(QWEN_CODER, prefetch=False), _env(daemon.url)) as lsp:
+        uri = lsp.open("fib.py", FIB + "\n\nprint(fib(10))\n")
+        result = await lsp.inline(uri, types.Position(3, 0))
+        assert result is not None and result.items, lsp.log()
+        first_line = str(result.items[0].insert_text).split("\n")[0]
+        assert first_line.startswith("    ") and first_line.strip(), result.items
+
+
 async def test_typing_through_a_suggestion_is_answered_from_the_cache(daemon: DaemonProcess, tmp_path: Path) -> None:
     async with lsp_session(tmp_path / "ws", _options(QWEN_CODER, prefetch=False), _env(daemon.url)) as lsp:
         uri = lsp.open("greet.py", GREET + "\n")

@@ -195,19 +195,18 @@ class InlineCompleter:
             document = Document(snap.path, snap.text, snap.offset, snap.language_id)
             context = await asyncio.to_thread(build_context, document, self.sources(), budget, self.tokens.count)
             around = Surroundings(snap.before, snap.after, context.shape is Shape.BLOCK, context.language.name if context.language else None)
-            # Token healing: a prompt that ends inside a word ("return mess") is one the
-            # model rarely saw in training, where the whole word is one token. So the typed
-            # part of the word leaves the prompt and must come back first; if the model
-            # writes another word, ask again with the prompt as typed.
-            word = word_before(snap.text, snap.offset)
-            if word and context.prefix.endswith(word):
-                healed = await self._write(replace(context, prefix=context.prefix[: -len(word)]), word, around, facts, snap, settings)
+            # Token healing: a prompt that ends inside a token is one the model rarely saw
+            # in training. So the partial token leaves the prompt and must come back first;
+            # if the model writes something else, ask again with the prompt as typed.
+            partial = _partial_token(snap, around)
+            if partial and context.prefix.endswith(partial):
+                healed = await self._write(replace(context, prefix=context.prefix[: -len(partial)]), partial, around, facts, snap, settings)
                 if healed is not None:
                     return healed
             return await self._write(context, "", around, facts, snap, settings) or ""
 
-    async def _write(self, context: CompletionContext, word: str, around: Surroundings, facts: ModelFacts, snap: Snapshot, settings: Settings) -> str | None:
-        """The model's suggestion after `word` (which it must write first), cleaned; None
+    async def _write(self, context: CompletionContext, partial: str, around: Surroundings, facts: ModelFacts, snap: Snapshot, settings: Settings) -> str | None:
+        """The model's suggestion after `partial` (which it must write first), cleaned; None
         when it wrote something else."""
         path, body = self._request(facts, context, around, snap, settings)
         written = ""
@@ -219,15 +218,15 @@ class InlineCompleter:
                 if not written:
                     log.debug("completion: the model is writing")
                 written += item.get("content") or item.get("response") or ""
-                if not (written.startswith(word) or word.startswith(written)):
-                    log.debug("completion: model wrote %r, not the typed word %r", written, word)
+                if not (written.startswith(partial) or partial.startswith(written)):
+                    log.debug("completion: model wrote %r, not what the prompt left off, %r", written, partial)
                     return None
-                raw = written[len(word) :]
+                raw = written[len(partial) :]
                 if "\n" in raw and _complete(raw, around):
                     break  # leaving the stream stops the model
-        if not written.startswith(word):
+        if not written.startswith(partial):
             return None
-        shown = clean_completion(written[len(word) :], around)
+        shown = clean_completion(written[len(partial) :], around)
         log.debug("completion: model wrote %r, showing %r", written, shown)
         return shown
 
@@ -254,6 +253,18 @@ class InlineCompleter:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _partial_token(snap: Snapshot, around: Surroundings) -> str:
+    """What the prompt's last token would split: the typed part of a word ("return mess",
+    where "message" is one token), or on a blank line the line break and indentation
+    (tokenizers join them with what follows: the model, at a bare "\n", skips the hole
+    and writes the next line)."""
+    word = word_before(snap.text, snap.offset)
+    if word:
+        return word
+    line = around.line_before
+    return "\n" + line if not line.strip() and "\n" in snap.before else ""
 
 
 def _complete(raw: str, around: Surroundings) -> bool:

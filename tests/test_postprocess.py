@@ -355,3 +355,15 @@ def test_closers_not_added_back_after_overlap_removal() -> None:
     """`foo(|)`: the model's `)` is the suffix's; balancing must not add it again."""
     at = Surroundings("x = foo(", ")\n", False, "python")
     assert clean_completion("bar(1), 2)", at) == "bar(1), 2"
+
+
+def test_scope_closer_at_another_indentation_closes_another_block() -> None:
+    """The hole is the method's `}`: the suffix's `}` at column 0 closes the class."""
+    at = Surroundings("class A {\n  int f() {\n    return 1;\n", "\n}\n", True, "java")
+    assert cut_at_scope_end("  }", at) == "  }"
+    assert cut_at_scope_end("  }\n}", at) == "  }"
+
+
+def test_scope_closer_at_the_same_indentation_is_the_suffixs() -> None:
+    at = Surroundings("class A {\n  int f() {\n    return 1;\n", "\n  }\n}\n", True, "java")
+    assert cut_at_scope_end("  }", at) == ""

@@ -260,10 +260,11 @@ def cut_at_scope_end(text: str, around: Surroundings) -> str:
     return text[:cut]
 
 
-def _suffix_closers(around: Surroundings, syntax: _Syntax, state: str | None) -> list[str]:
-    """The closers in the suffix of brackets opened before the cursor, innermost first."""
+def _suffix_closers(around: Surroundings, syntax: _Syntax, state: str | None) -> list[tuple[str, int | None]]:
+    """The closers in the suffix of brackets opened before the cursor, innermost first,
+    each with its indentation when it starts its line (else None)."""
     masked, _ = _mask(around.suffix[:_SUFFIX_WINDOW], syntax, state)
-    found: list[str] = []
+    found: list[tuple[str, int | None]] = []
     depth = 0
     for bracket in _BRACKETS.finditer(masked):
         if bracket.group() in _OPENERS:
@@ -271,19 +272,28 @@ def _suffix_closers(around: Surroundings, syntax: _Syntax, state: str | None) ->
         elif depth:
             depth -= 1
         else:
-            found.append(bracket.group())
+            line_start = masked.rfind("\n", 0, bracket.start()) + 1
+            before = around.line_before if line_start == 0 else ""
+            found.append((bracket.group(), _leading_width(before + masked[line_start : bracket.start()])))
             if len(found) == _SUFFIX_CLOSERS:
                 break
     return found
 
 
+def _leading_width(before: str) -> int | None:
+    """The indentation of a closer whose line holds only `before` ahead of it, else None."""
+    return None if before.strip() else len(before.expandtabs(4))
+
+
 def _bracket_end(text: str, masked: str, around: Surroundings, syntax: _Syntax, state: str | None) -> int:
     """Where bracket structure ends the completion. Its k-th closer of a bracket opened
     before the cursor closes the same bracket as the suffix's k-th such closer: if that is
-    the same character, the suffix provides it and the completion ends before it."""
+    the same character, the suffix provides it and the completion ends before it. Two
+    closers that each start their line at different indentation close different blocks:
+    the suffix's `}` at column 0 ends the class, not the method the completion closes."""
     depth = 0  # relative to the cursor: below 0, closing brackets opened before it
     lowest = 0
-    provided: list[str] | None = None
+    provided: list[tuple[str, int | None]] | None = None
     stop_depth: int | None = None  # brace languages: the enclosing block was closed
     for found in re.finditer(r"[()\[\]{}\n]", masked):
         char, at = found.group(), found.start()
@@ -298,11 +308,21 @@ def _bracket_end(text: str, masked: str, around: Surroundings, syntax: _Syntax, 
                 lowest = depth
                 if provided is None:
                     provided = _suffix_closers(around, syntax, state)
-                if -depth <= len(provided) and provided[-depth - 1] == char:
+                if -depth <= len(provided) and _same_closer(provided[-depth - 1], char, text, at, around):
                     return _line_cut(text, at)
                 if char == "}" and syntax.braces and stop_depth is None:
                     stop_depth = depth  # keep this line (`} else {` until its block closes)
     return len(text)
+
+
+def _same_closer(provided: tuple[str, int | None], char: str, text: str, at: int, around: Surroundings) -> bool:
+    """Whether the suffix's closer `provided` is the completion's `char` at `at`."""
+    provided_char, provided_width = provided
+    if provided_char != char:
+        return False
+    line_start = text.rfind("\n", 0, at) + 1
+    width = _leading_width((around.line_before if line_start == 0 else "") + text[line_start:at])
+    return width is None or provided_width is None or width == provided_width
 
 
 def _line_cut(text: str, at: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,13 +41,22 @@ class LspSession:
         )
 
     async def inline(self, uri: str, at: types.Position, invoked: bool = True) -> types.InlineCompletionList | None:
+        result = await self.request_inline(uri, at, invoked)[1]
+        assert result is None or isinstance(result, types.InlineCompletionList)
+        return result
+
+    def request_inline(self, uri: str, at: types.Position, invoked: bool) -> tuple[str, asyncio.Future[Any]]:
+        """An inline completion request left running: its id (for `cancel`) and its answer."""
         kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
         params = types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri), position=at, context=types.InlineCompletionContext(trigger_kind=kind)
         )
-        result = await self.client.text_document_inline_completion_async(params)
-        assert result is None or isinstance(result, types.InlineCompletionList)
-        return result
+        msg_id = str(uuid.uuid4())
+        return msg_id, self.client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id)
+
+    def cancel(self, msg_id: str) -> None:
+        """`$/cancelRequest`, as editors send when the user typed on."""
+        self.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
 
     async def stats(self) -> dict[str, int]:
         result = await self.client.protocol.send_request_async("fireside/stats", {})
@@ -57,8 +67,9 @@ class LspSession:
 
 
 @asynccontextmanager
-async def lsp_session(root: Path, options: dict[str, Any], env: dict[str, str] | None = None) -> AsyncIterator[LspSession]:
-    """Start `fireside lsp`, initialize it with `options`, shut it down at the end."""
+async def lsp_session(root: Path, options: dict[str, Any], env: dict[str, str] | None = None, log_level: str = "debug") -> AsyncIterator[LspSession]:
+    """Start `fireside lsp`, initialize it with `options`, shut it down at the end (its log
+    beside `root`; benchmarks lower `log_level`, as debug logging costs time)."""
     root.mkdir(parents=True, exist_ok=True)
     log_path = root.parent / f"{root.name}-lsp.log"
     client = LanguageClient("fireside-tests", "1")
@@ -72,7 +83,7 @@ async def lsp_session(root: Path, options: dict[str, Any], env: dict[str, str] |
     def status(params: Any) -> None:
         session.statuses.append({"state": params.state, "message": params.message} if hasattr(params, "state") else dict(params))
 
-    await client.start_io(sys.executable, "-m", "fireside", "lsp", "--log-file", str(log_path), "--log-level", "debug", env=env)
+    await client.start_io(sys.executable, "-m", "fireside", "lsp", "--log-file", str(log_path), "--log-level", log_level, env=env)
     try:
         capabilities = types.ClientCapabilities(
             text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),

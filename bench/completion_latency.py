@@ -60,7 +60,7 @@ import llama_server  # noqa: E402
 from completion_quality import MODEL, THREADS, model_path, token_counter  # noqa: E402
 
 from tests.daemon_process import running_daemon  # noqa: E402
-from tests.lsp_session import LspSession, lsp_session  # noqa: E402
+from tests.lsp_session import lsp_session  # noqa: E402
 
 DEBOUNCE_S = 0.120  # Fireside's default debounceMs, and the peer client's fixed one
 MAX_TOKENS = 64  # Fireside's default maxTokens

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
@@ -12,6 +13,7 @@ from fireside.engine.errors import WorkerCrashed
 
 # About 1,100 tokens of varied text for SmolLM2's tokenizer.
 LONG_PREFIX = "".join(f"def helper_{i}(x):\n    return x * {i} + {i * i}\n\n" for i in range(80))
+OTHER_PREFIX = "".join(f"class Shape{i}:\n    sides = {i}\n\n" for i in range(90))
 
 
 async def test_shared_prefix_is_reused(engine: ModelEngine) -> None:
@@ -64,6 +66,22 @@ async def test_cancel_stops_within_one_step_and_frees_the_sequence(single_slot_e
     after = await single_slot_engine.generate(GenerateRequest(prompt="Hello", sampling=GREEDY, max_tokens=3))
     assert await after.text()
     assert after.stats is not None and after.stats.done_reason == "length"
+
+
+async def test_a_request_cancelled_before_the_worker_took_it_never_runs(single_slot_engine: ModelEngine) -> None:
+    """While the worker is inside a long prefill it reads no messages, so a request sent
+    then is not yet acknowledged. Cancelled in that window (a client hanging up at the
+    next keystroke), it must be withdrawn, not evaluated later for nobody."""
+    busy = await single_slot_engine.generate(GenerateRequest(prompt=LONG_PREFIX, sampling=GREEDY, max_tokens=1))
+    withdrawn = asyncio.create_task(single_slot_engine.generate(GenerateRequest(prompt=OTHER_PREFIX, sampling=GREEDY, max_tokens=1)))
+    await asyncio.sleep(0.05)
+    assert not withdrawn.done(), "the worker answered between prefill steps; the window was missed"
+    withdrawn.cancel()
+    await busy.text()
+    # One sequence: had the withdrawn request run, its prompt would be the cached one now.
+    after = await single_slot_engine.generate(GenerateRequest(prompt=OTHER_PREFIX + "# after", sampling=GREEDY, max_tokens=1))
+    await after.text()
+    assert after.stats is not None and after.stats.cached_tokens < 100
 
 
 async def test_leaving_a_stream_early_cancels_it(single_slot_engine: ModelEngine) -> None:

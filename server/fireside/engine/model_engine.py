@@ -8,6 +8,7 @@ model's worker process (engine.worker), is scheduled with other requests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -142,7 +143,11 @@ class ModelEngine:
             worker.send(Submit(request_id, request))
             answer = await route.get()
         except BaseException:
+            # Cancelled while the worker was busy (a long prefill reads no messages):
+            # the request waits in its inbox, so withdraw it, or it runs for nobody.
             worker.close_route(request_id)
+            with contextlib.suppress(EngineError):
+                worker.send(Cancel(request_id))
             raise
         if isinstance(answer, Failed):
             worker.close_route(request_id)

@@ -23,8 +23,12 @@ async def greedy(engine: ModelEngine, prompt: str, max_tokens: int = 24) -> str:
     return await stream.text()
 
 
-async def test_greedy_equals_llama_cpp_reference(engine: ModelEngine, smollm2_path) -> None:
-    """The batch engine and llama-cpp-python's single-sequence Llama pick the same tokens."""
+async def test_greedy_equals_llama_cpp_reference(single_slot_engine: ModelEngine, smollm2_path) -> None:
+    """The batch engine and llama-cpp-python's single-sequence Llama pick the same tokens.
+
+    On a private worker: a shared one may hold part of a prompt from an earlier test, and
+    evaluating only the rest is a smaller matmul whose last-bit differences flip this
+    model's near-ties ("return n *" vs "return max(" after "def fibonacci(n):")."""
     from llama_cpp import Llama  # the test's only use of the high-level class: as the reference
 
     # The engine leaves llama.cpp's flash-attention choice on "auto", which picks the
@@ -38,7 +42,7 @@ async def test_greedy_equals_llama_cpp_reference(engine: ModelEngine, smollm2_pa
         ]
     finally:
         reference.close()
-    assert [await greedy(engine, p, 32) for p in PROMPTS[:3]] == expected
+    assert [await greedy(single_slot_engine, p, 32) for p in PROMPTS[:3]] == expected
 
 
 async def _tokens(engine: ModelEngine, text: str) -> tuple[int, ...]:

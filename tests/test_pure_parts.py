@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fireside.engine.step_budget import StepBudget
 from fireside.engine.fim import FimParts, fit_fim
 from fireside.engine.prefix_reuse import SlotView, common_prefix, plan_reuse
 from fireside.engine.text_stream import TextStream
@@ -78,3 +79,17 @@ def test_fit_fim_drops_context_then_trims_far_ends() -> None:
     assert len(fitted.suffix) == 15
     same, none = fit_fim(parts, 500)
     assert same == parts and none == 0
+
+
+def test_prompt_steps_are_sized_to_the_measured_speed() -> None:
+    budget = StepBudget(512, target_s=0.5, floor=64)
+    assert budget.prompt_room() == 512  # not measured yet
+    budget.observe(8, 0.5)  # a few generation tokens: says nothing about speed
+    assert budget.prompt_room() == 512
+    budget.observe(512, 4.0)  # two CPU cores: 128 tokens/s
+    assert budget.prompt_room() == 64
+    budget.observe(64, 0.25)  # faster now (256/s): the estimate moves towards it
+    assert 64 < budget.prompt_room() < 128
+    fast = StepBudget(512)
+    fast.observe(512, 0.01)  # a GPU
+    assert fast.prompt_room() == 512

@@ -2,7 +2,8 @@
 
 Each step feeds the last sampled token of every generating request and fills the rest of
 the batch with prompt chunks of newly admitted requests (oldest first), so a long prompt
-never stops running generations for more than one step. Requests wait in a FIFO queue
+never stops running generations for more than one step; steps are sized to last about
+half a second (step_budget), so a cancel never waits behind a whole long prompt. Requests wait in a FIFO queue
 until a sequence slot is free; admission reuses the longest cached prefix (prefix_reuse).
 
 Called only from the worker's main thread; it emits protocol messages through `emit`.
@@ -23,6 +24,7 @@ from fireside.engine.prefix_reuse import SlotView, plan_reuse
 from fireside.engine.prompt import PromptBuilder
 from fireside.engine.protocol import Accepted, Chunk, DoneReason, Failed, Finished, GenerateRequest, Rendered, Stats
 from fireside.engine.sampler import Sampler
+from fireside.engine.step_budget import StepBudget
 from fireside.engine.text_stream import TextStream
 
 Emit = Callable[[object], None]
@@ -77,6 +79,7 @@ class Scheduler:
         self._slots = [Slot(seq_id) for seq_id in range(model.n_parallel)]
         self._queue: deque[Job] = deque()
         self._batch = Batch(model.n_batch)
+        self._budget = StepBudget(model.n_batch)
 
     @property
     def busy(self) -> bool:
@@ -165,11 +168,13 @@ class Scheduler:
             if job.next_token is not None:
                 outputs.append((slot, batch.add(job.next_token, len(slot.cached), slot.seq_id, True)))
                 fed.append(_Fed(slot, [job.next_token], is_prompt=False))
+        room = min(batch.room, self._budget.prompt_room())
         for slot in sorted((s for s in active if s.job and s.job.prefilling), key=lambda s: s.job.admitted_ns):
-            if batch.room == 0:
+            if room == 0:
                 break
             job = slot.job
-            chunk = job.prompt[job.n_fed : job.n_fed + batch.room]
+            chunk = job.prompt[job.n_fed : job.n_fed + room]
+            room -= len(chunk)
             for k, token in enumerate(chunk):
                 last = job.n_fed + k == len(job.prompt) - 1
                 index = batch.add(token, len(slot.cached) + k, slot.seq_id, last)
@@ -177,7 +182,9 @@ class Scheduler:
                     outputs.append((slot, index))
             fed.append(_Fed(slot, chunk, is_prompt=True))
 
+        started = time.perf_counter()
         status = batch.decode(self._model.ctx)
+        self._budget.observe(len(batch), time.perf_counter() - started)
         if status != 0:
             self._fail_fed(fed, EngineError(f"llama_decode failed with status {status}"))
             return

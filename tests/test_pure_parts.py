@@ -1,11 +1,13 @@
-"""Golden tests for the engine's pure pieces: stop handling, slot choice, FIM fitting."""
+"""Golden tests for pure pieces: stop handling, slot choice, FIM fitting, step sizing, debounce."""
 
 from __future__ import annotations
 
-from fireside.engine.step_budget import StepBudget
+import pytest
 from fireside.engine.fim import FimParts, fit_fim
 from fireside.engine.prefix_reuse import SlotView, common_prefix, plan_reuse
+from fireside.engine.step_budget import StepBudget
 from fireside.engine.text_stream import TextStream
+from fireside.lsp.typing_pace import TypingPace
 
 
 def test_text_stream_holds_back_a_possible_stop() -> None:
@@ -93,3 +95,24 @@ def test_prompt_steps_are_sized_to_the_measured_speed() -> None:
     fast = StepBudget(512)
     fast.observe(512, 0.01)  # a GPU
     assert fast.prompt_room() == 512
+
+
+def _typed(pace: TypingPace, gaps: list[float]) -> TypingPace:
+    now = 100.0
+    pace.keystroke(now)
+    for gap in gaps:
+        now += gap
+        pace.keystroke(now)
+    return pace
+
+
+def test_the_debounce_follows_the_typists_pace_and_the_models_speed() -> None:
+    assert TypingPace().delay(0.12, True, None) == 0.12  # pace unknown: the setting
+    steady = _typed(TypingPace(), [0.14] * 6)
+    assert steady.delay(0.12, True, None) == pytest.approx(0.21)  # past the usual gap
+    assert steady.delay(0.12, True, answer_time=2.5) == pytest.approx(0.21)  # a slow model: no waste
+    assert steady.delay(0.12, True, answer_time=0.05) == 0.12  # a fast model: no reason to wait longer
+    assert steady.delay(0.12, False, None) == 0.12  # adaptive off
+    assert _typed(TypingPace(), [0.03] * 6).delay(0.12, True, None) == 0.06  # fast typist: half the setting
+    assert _typed(TypingPace(), [1.0] * 6).delay(0.12, True, None) == pytest.approx(0.48)  # slow: at most 4x
+    assert _typed(TypingPace(), [0.14, 0.14, 5.0, 0.14]).delay(0.12, True, None) == pytest.approx(0.21)  # a pause is not pace

@@ -104,6 +104,7 @@ class InlineCompleter:
         self.cache = SuggestionCache()
         self.tokens = TokenEstimate()
         self.stats = CompletionStats()
+        self.answer_time: float | None = None  # seconds a generation usually takes (smoothed), for the debounce
         self._documents: dict[str, _DocumentState] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -139,7 +140,7 @@ class InlineCompleter:
         state.latest += 1
         number = state.latest
         if not invoked:
-            await asyncio.sleep(state.pace.delay(options.debounce_ms / 1000, options.adaptive_debounce))
+            await asyncio.sleep(state.pace.delay(options.debounce_ms / 1000, options.adaptive_debounce, self.answer_time))
             if state.latest != number:
                 self.stats.superseded += 1
                 return None
@@ -176,12 +177,17 @@ class InlineCompleter:
         generation = _Generation(snap, task, prefetch)
         state.generation = generation
         self._background.add(task)
+        started = time.monotonic()
 
         def finished(done: asyncio.Task[str]) -> None:
             self._background.discard(done)
             if state.generation is generation:
                 state.generation = None
-            if not done.cancelled() and done.exception() is None and done.result() and settings.completion.cache:
+            if done.cancelled() or done.exception() is not None:
+                return
+            took = time.monotonic() - started
+            self.answer_time = took if self.answer_time is None else 0.7 * self.answer_time + 0.3 * took
+            if done.result() and settings.completion.cache:
                 self.cache.put(snap.uri, snap.before, snap.after, done.result(), prefetch)
 
         task.add_done_callback(finished)

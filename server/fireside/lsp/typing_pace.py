@@ -1,9 +1,11 @@
 """How long to wait after a keystroke before asking the model: the debounce.
 
-A request sent in the middle of a burst of typing is wasted work (its answer is stale a
-moment later), and one sent long after the user paused feels slow. So the wait follows
-the user's own pace: a little more than their usual gap between keys while they type
-quickly, and short for someone who types slowly, for whom every gap is already a pause.
+A request sent in the middle of a burst of typing is wasted work: the next key makes it
+stale, and on a slow machine its cancelled prompt step still delays the request that
+matters. One sent long after the user paused feels slow. So the wait follows the user's
+own pace, a little more than their usual gap between keys (a gap that long is a pause),
+and the model's: when it answers within the user's usual gap, there is nothing to save
+by waiting longer than the configured debounce.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ class TypingPace:
             self._gaps.append(now - self._last)
         self._last = now
 
-    def delay(self, longest: float, adaptive: bool) -> float:
-        """Seconds to wait, at most `longest`: 1.5x the median gap between keys while
-        that is shorter than `longest`, a quarter of `longest` for slower typists."""
+    def delay(self, debounce: float, adaptive: bool, answer_time: float | None) -> float:
+        """Seconds to wait: `debounce` until the pace is known; then 1.5x the median gap
+        between keys, between half and four times `debounce`, and no more than
+        `debounce` when the model's usual `answer_time` is shorter than that gap."""
         if not adaptive or len(self._gaps) < 3:
-            return longest
+            return debounce
         gap = statistics.median(self._gaps)
-        return min(longest, 1.5 * gap) if gap < longest else longest / 4
+        wait = min(4 * debounce, max(debounce / 2, 1.5 * gap))
+        if answer_time is not None and answer_time < gap:
+            wait = min(wait, debounce)
+        return wait

@@ -8,7 +8,7 @@ indentation, as editors auto-indent). The simulated user accepts a suggestion (T
 it is what they were about to type (all of it, or its leading whole lines) and they see
 it in time to press Tab before their next key; that is when caching and prefetch pay off.
 
-Both systems replay the same region and rhythm, one after the other, on the same GGUF
+All systems replay the same region and rhythm, one after the other, on the same GGUF
 (Qwen2.5-Coder-0.5B, 2 threads):
 
 F = `fireside lsp` over stdio (pygls' client) against `fireside serve`, with its default
@@ -18,7 +18,11 @@ F = `fireside lsp` over stdio (pygls' client) against `fireside serve`, with its
 P = llama.cpp's `llama-server` (`/infill`, `cache_prompt`, one slot) driven as llama.vim
     drives it: 120 ms debounce, the previous request dropped on every keystroke, the same
     prompts (Fireside's context builder, same budget, same stop at a line's end
-    mid-line), the answer shown as the server returns it.
+    mid-line), the answer shown as the server returns it. On a slow machine llama-server
+    cannot keep up with this: it notices a dropped connection only when it polls (once a
+    second) and evaluates every queued prompt until then. So also:
+Q = the same server and prompts, driven as a careful client would: one request in flight;
+    keystrokes meanwhile wait for it, and only the newest is sent when it returns.
 
 Per system: keystrokes, the share whose suggestion was shown before the next keystroke,
 p50/p95 latency from keystroke to answer over the requests answered, the same over the
@@ -27,7 +31,7 @@ a pause without an answer counts as its full length), characters accepted, and t
 share of prompt tokens reused from the KV cache. For Fireside also its own counters
 (`fireside/stats`: from cache, from prefetch, generated, superseded).
 
-Reproduce (about 8 minutes on 2 cores; the first run also builds llama-server):
+Reproduce (about 10 minutes on 2 cores; the first run also builds llama-server):
 
     .venv/bin/python bench/completion_latency.py
     .venv/bin/python bench/completion_latency.py --lines 8          # quick look
@@ -270,7 +274,7 @@ async def _metrics(daemon_url: str) -> dict[str, float]:
 # --- P: llama-server, driven as llama.vim drives it ----------------------------------------
 
 
-async def replay_peer(trace: Trace, llama_url: str, count: Callable[[str], int], budget: int) -> Replay:
+async def replay_peer(trace: Trace, llama_url: str, count: Callable[[str], int], budget: int, drop: bool) -> Replay:
     from fireside.context.parse_cache import ParseCache
     from fireside.context.prompt import Document, Sources, build_context
 
@@ -302,11 +306,26 @@ async def replay_peer(trace: Trace, llama_url: str, count: Callable[[str], int],
             content = str(payload.get("content", ""))
             return content if content.strip() else ""
 
+        inflight: asyncio.Future[str] | None = None
+
+        async def ask_when_free(text: str, offset: int) -> str:
+            """One request in flight: wait for it, then ask for this keystroke unless the
+            replay has moved on (and cancelled this waiter) meanwhile."""
+            nonlocal inflight
+            while inflight is not None and not inflight.done():
+                await asyncio.wait({inflight})
+            inflight = asyncio.ensure_future(ask(text, offset))
+            return await asyncio.shield(inflight)
+
         def change(text: str, offset: int) -> tuple[Awaitable[str], Callable[[], None]]:
             nonlocal document
             document = document[: offset - len(text)] + text + document[offset - len(text) :]
-            task = asyncio.ensure_future(ask(document, offset))
-            return task, task.cancel  # cancelling closes the connection; llama-server stops the slot
+            if drop:  # cancelling closes the connection; llama-server drops the task when it notices
+                task = asyncio.ensure_future(ask(document, offset))
+            else:
+                task = asyncio.ensure_future(ask_when_free(document, offset))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a dropped request's error is nobody's concern
+            return task, task.cancel
 
         await ask(document, len(trace.head))  # loaded and warm before the clock starts
         result_tokens.update(prompt=0, cached=0, requests=0)
@@ -356,26 +375,31 @@ def _percentile(values: Sequence[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
 
 
-def print_table(trace: Trace, f: Replay, p: Replay, budget: int) -> None:
-    a, b = summarize(f), summarize(p)
+def print_table(trace: Trace, runs: dict[str, Replay], budget: int) -> None:
+    """One column per system; the ratios are Fireside's over each peer's."""
+    summaries = {name: summarize(r) for name, r in runs.items()}
+    f = summaries["F"]
     print(f"\ntyped {len(trace.region)} characters ({trace.region.count(chr(10))} lines) of {trace.path} after {trace.head.count(chr(10))} lines, "
           f"before {trace.tail.count(chr(10))}; {MODEL}, {THREADS} threads, prompts of {budget} tokens at most")
-    rows = [
-        ("keystrokes (typed or accepted)", f"{a.keystrokes}", f"{b.keystrokes}", ""),
-        ("shown before the next key", f"{a.shown:.0%}", f"{b.shown:.0%}", ""),
-        ("p50 keystroke -> answer (ms)", f"{a.p50:.0f}", f"{b.p50:.0f}", _ratio(a.p50, b.p50)),
-        ("p95 keystroke -> answer (ms)", f"{a.p95:.0f}", f"{b.p95:.0f}", _ratio(a.p95, b.p95)),
-        (f"p50 at pauses >= {PAUSE_S * 1000:.0f} ms (ms)", f"{a.pause_p50:.0f}", f"{b.pause_p50:.0f}", _ratio(a.pause_p50, b.pause_p50)),
-        (f"p95 at pauses >= {PAUSE_S * 1000:.0f} ms (ms)", f"{a.pause_p95:.0f}", f"{b.pause_p95:.0f}", _ratio(a.pause_p95, b.pause_p95)),
-        ("characters accepted", f"{a.accepted_chars}", f"{b.accepted_chars}", _ratio(a.accepted_chars, b.accepted_chars)),
-        ("prompt tokens from KV cache", f"{a.cached_share:.0%}", f"{b.cached_share:.0%}", ""),
-        ("mean cached tokens per generation", f"{a.mean_cached:.0f}", f"{b.mean_cached:.0f}", ""),
-        ("generations completed", f"{f.requests}", f"{p.requests}", ""),
+    peers = [name for name in runs if name != "F"]
+    rows: list[tuple[str, Callable[[Summary, Replay], float], str, bool]] = [
+        ("keystrokes (typed or accepted)", lambda x, r: x.keystrokes, "{:.0f}", False),
+        ("shown before the next key", lambda x, r: x.shown, "{:.0%}", False),
+        ("p50 keystroke -> answer (ms)", lambda x, r: x.p50, "{:.0f}", True),
+        ("p95 keystroke -> answer (ms)", lambda x, r: x.p95, "{:.0f}", True),
+        (f"p50 at pauses >= {PAUSE_S * 1000:.0f} ms (ms)", lambda x, r: x.pause_p50, "{:.0f}", True),
+        (f"p95 at pauses >= {PAUSE_S * 1000:.0f} ms (ms)", lambda x, r: x.pause_p95, "{:.0f}", True),
+        ("characters accepted", lambda x, r: x.accepted_chars, "{:.0f}", True),
+        ("prompt tokens from KV cache", lambda x, r: x.cached_share, "{:.0%}", False),
+        ("mean cached tokens per generation", lambda x, r: x.mean_cached, "{:.0f}", False),
+        ("generations completed", lambda x, r: r.requests, "{:.0f}", False),
     ]
-    print(f"{'':<36}{'Fireside':>10}{'llama-srv':>11}{'F/P':>7}")
-    for name, x, y, r in rows:
-        print(f"{name:<36}{x:>10}{y:>11}{r:>7}")
-    stats = f.extra
+    print(f"{'':<36}" + "".join(f"{name:>9}" for name in runs) + "".join(f"{'F/' + name:>9}" for name in peers))
+    for label, value, fmt, ratio in rows:
+        cells = "".join(f"{fmt.format(value(summaries[name], runs[name])):>9}" for name in runs)
+        ratios = "".join(f"{(_ratio(value(f, runs['F']), value(summaries[p], runs[p])) if ratio else ''):>9}" for p in peers)
+        print(f"{label:<36}{cells}{ratios}")
+    stats = runs["F"].extra
     if stats:
         print(f"Fireside's own counters: {stats['requests']} requests, {stats['from_cache']} from cache, {stats['from_prefetch']} from prefetch, "
               f"{stats['generated']} generated, {stats['superseded']} superseded")
@@ -393,17 +417,19 @@ async def run(args: argparse.Namespace, trace: Trace, daemon_url: str, daemon_po
     with tempfile.TemporaryDirectory(prefix="fireside-bench-latency-") as tmp:
         print("F: fireside lsp ...", flush=True)
         fireside = await replay_fireside(trace, Path(tmp) / "workspace", daemon_url, daemon_port, args.budget)
-    with llama_server.running(binary, gguf, ctx=CTX, parallel=1, threads=THREADS) as llama_url:
-        print(f"P: llama-server {binary} ...", flush=True)
-        peer = await replay_peer(trace, llama_url, token_counter(gguf), args.budget)
-    print_table(trace, fireside, peer, args.budget)
+    runs = {"F": fireside}
+    for name, drop in (("P", True), ("Q", False)):
+        with llama_server.running(binary, gguf, ctx=CTX, parallel=1, threads=THREADS) as llama_url:
+            print(f"{name}: llama-server {binary}, {'each request dropped at the next key' if drop else 'one request in flight'} ...", flush=True)
+            runs[name] = await replay_peer(trace, llama_url, token_counter(gguf), args.budget, drop)
+    print_table(trace, runs, args.budget)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--file", default=str(ROOT / "server" / "fireside" / "lsp" / "postprocess.py"), help="the source file typed from")
     parser.add_argument("--at", default="def _dedent_end(", help="the region starts at the first line containing this")
-    parser.add_argument("--lines", type=int, default=40, help="lines typed")
+    parser.add_argument("--lines", type=int, default=16, help="lines typed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=1024, help="prompt tokens (Fireside's contextTokens; the same for the peer)")
     parser.add_argument("--llama-server", default=None, help="a llama-server binary (default: build one)")

@@ -32,6 +32,7 @@ class Paths:
     config_dir: Path
     cache_dir: Path
     models_dir: Path
+    state_dir: Path  # what Fireside keeps about its own work: the escalation ledger
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
@@ -40,7 +41,12 @@ class Paths:
             config_dir=Path(env.get("FIRESIDE_CONFIG_DIR") or platformdirs.user_config_dir(APP)),
             cache_dir=Path(env.get("FIRESIDE_CACHE_DIR") or platformdirs.user_cache_dir(APP)),
             models_dir=Path(env.get("FIRESIDE_MODELS") or Path(platformdirs.user_data_dir(APP)) / "models"),
+            state_dir=Path(env.get("FIRESIDE_STATE_DIR") or platformdirs.user_state_dir(APP)),
         )
+
+    @property
+    def ledger(self) -> Path:
+        return self.state_dir / "ledger.jsonl"
 
     @property
     def user_models_toml(self) -> Path:
@@ -130,6 +136,7 @@ class DaemonSettings:
     max_body_bytes: int = 32 << 20  # [FIRESIDE_MAX_BODY] bytes
     num_thread: int | None = None  # [FIRESIDE_NUM_THREAD] overrides each model's own
     num_ctx: int | None = None  # [FIRESIDE_CONTEXT_LENGTH] overrides each model's own
+    offline: bool = False  # [FIRESIDE_OFFLINE=1] no request leaves this machine: remote backends are refused
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DaemonSettings:
@@ -150,6 +157,7 @@ class DaemonSettings:
             max_body_bytes=_int(env, "FIRESIDE_MAX_BODY", 32 << 20, 1024),
             num_thread=threads or None,
             num_ctx=context or None,
+            offline=env.get("FIRESIDE_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
     def check_bind(self) -> None:

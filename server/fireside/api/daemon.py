@@ -14,12 +14,12 @@ from fireside.api.answers import AnswerRequest, AnswerStream, LocalAnswer
 from fireside.api.remote import RemoteRouter
 from fireside.config import DaemonSettings, Paths, parse_duration
 from fireside.engine import Embeddings
-from fireside.engine.errors import InvalidRequest
+from fireside.engine.errors import EgressBlocked, InvalidRequest
 from fireside.engine.pool import ModelPool
 from fireside.engine.worker import WorkerSpec
 from fireside.models.fetch import HubSettings
 from fireside.models.library import InstalledModel, Library
-from fireside.models.registry import ModelEntry, Registry, RegistryFile, normalize_name
+from fireside.models.registry import Backend, ModelEntry, Registry, RegistryFile, normalize_name
 from fireside.models.specs import planned_spec
 from fireside.models.store import ModelStore
 from fireside.telemetry import RequestRecord, Telemetry
@@ -44,6 +44,12 @@ class Daemon:
         """The models.toml entry of `name` if a remote backend serves it."""
         entry = self.registry().models.get(normalize_name(name))
         return entry if entry is not None and entry.backend is not None else None
+
+    def _backend(self, entry: ModelEntry) -> Backend:
+        """The backend to send a request for `entry` to, unless nothing may leave the machine."""
+        if self.settings.offline:
+            raise EgressBlocked(f"{entry.name} is served by the remote backend {entry.backend!r}, and FIRESIDE_OFFLINE is set: nothing leaves this machine")
+        return self.registry().backends[entry.backend or ""]
 
     async def usable_models(self) -> dict[str, str | None]:
         """Every model a request may name, with its backend (None: local): installed ones,
@@ -73,14 +79,14 @@ class Daemon:
         """Where every generation goes: the local pool, or the model's remote backend."""
         entry = self.remote_entry(request.model)
         if entry is not None:
-            return self.remote.answer(self.registry().backends[entry.backend or ""], entry, request)
+            return self.remote.answer(self._backend(entry), entry, request)
         return LocalAnswer(self.pool, lambda: self.installed(request.model), lambda m: self.keep_alive(m, request.keep_alive), request)
 
     async def embed(self, model: str, texts: list[str], truncate: bool, keep_alive: float | None, dimensions: int | None = None) -> Embeddings:
         """Embeddings from the model, local or remote; `dimensions`, if given, must be the model's."""
         entry = self.remote_entry(model)
         if entry is not None:
-            result = await self.remote.embed(self.registry().backends[entry.backend or ""], entry, texts)
+            result = await self.remote.embed(self._backend(entry), entry, texts)
         else:
             local = await self.installed(model)
             async with self.pool.use(local.name, self.keep_alive(local, keep_alive)) as lease:

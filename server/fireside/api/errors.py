@@ -23,6 +23,7 @@ _STATUS = {
     "worker_crashed": 500,
     "busy": 503,
     "remote_error": 502,
+    "egress_blocked": 403,
     "download_error": 502,
     "size_mismatch": 502,
     "digest_mismatch": 502,

@@ -80,6 +80,12 @@ class RemoteUnavailable(EngineError):
     code = "remote_error"
 
 
+class EgressBlocked(EngineError):
+    """FIRESIDE_OFFLINE is set: nothing may leave this machine, remote backends included."""
+
+    code = "egress_blocked"
+
+
 _BY_CODE: dict[str, type[EngineError]] = {
     cls.code: cls
     for cls in (
@@ -94,6 +100,7 @@ _BY_CODE: dict[str, type[EngineError]] = {
         WorkerCrashed,
         Busy,
         RemoteUnavailable,
+        EgressBlocked,
     )
 }
 

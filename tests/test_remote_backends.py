@@ -9,6 +9,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -52,8 +53,17 @@ base_url = "{cloud.url}"
 [backends.gone]
 base_urls = ["{_dead_url()}", "{_dead_url()}"]
 
+[backends.claude]
+base_url = "{cloud.url}"
+api_key_env = "CLOUD_KEY"
+api = "anthropic"
+
 [models."cloud-smol"]
 backend = "cloud"
+remote_name = "{SMOLLM2}"
+
+[models."claude-smol"]
+backend = "claude"
 remote_name = "{SMOLLM2}"
 
 [models."cloud-missing"]
@@ -92,6 +102,17 @@ def test_chat_fails_over_to_a_live_server_and_answers_as_it_does(via_front: open
     assert (theirs.usage.prompt_tokens, theirs.usage.completion_tokens) == (mine.usage.prompt_tokens, mine.usage.completion_tokens)
     assert 'remote backend "cloud"' in front.log() and "set aside" in front.log()
     assert KEY not in front.log()
+
+
+def test_an_anthropic_backend_answers_as_the_model_does(via_front: openai.OpenAI, direct: openai.OpenAI) -> None:
+    """Daemon B's own Messages API stands in for Anthropic's: A translates to and from it."""
+    mine = direct.chat.completions.create(model=SMOLLM2, messages=ASK, temperature=0, max_tokens=12)
+    theirs = via_front.chat.completions.create(model="claude-smol", messages=ASK, temperature=0, max_tokens=12)
+    assert theirs.choices[0].message.content == mine.choices[0].message.content
+    assert theirs.usage is not None and mine.usage is not None
+    assert (theirs.usage.prompt_tokens, theirs.usage.completion_tokens) == (mine.usage.prompt_tokens, mine.usage.completion_tokens)
+    with pytest.raises(openai.BadRequestError, match="Messages API"):
+        via_front.completions.create(model="claude-smol", prompt="Once", max_tokens=4)
 
 
 def test_chat_streams_through_in_pieces_with_usage(via_front: openai.OpenAI) -> None:
@@ -223,3 +244,14 @@ async def test_a_fleet_takes_a_server_back_when_it_answers_and_spreads_the_load(
         await router.close()
         for runner in runners:
             await runner.cleanup()
+
+
+def test_offline_refuses_remote_models_and_sends_nothing(tmp_path: Path, cloud: DaemonProcess) -> None:
+    (tmp_path / "models.toml").write_text(f'[backends.cloud]\nbase_url = "{cloud.url}"\napi_key_env = "CLOUD_KEY"\n\n[models."cloud-smol"]\nbackend = "cloud"\nremote_name = "{SMOLLM2}"\n')
+    before = cloud.log().count('"path":"/v1/chat/completions"')
+    with running_daemon(tmp_path, env={"CLOUD_KEY": KEY, "FIRESIDE_OFFLINE": "1"}) as offline:
+        client = openai.OpenAI(base_url=offline.url + "/v1", api_key="x", max_retries=0)
+        with pytest.raises(openai.PermissionDeniedError, match="FIRESIDE_OFFLINE"):
+            client.chat.completions.create(model="cloud-smol", messages=ASK, max_tokens=4)
+        assert client.chat.completions.create(model=SMOLLM2, messages=ASK, max_tokens=4).choices[0].message.content is not None  # local models still work
+    assert cloud.log().count('"path":"/v1/chat/completions"') == before

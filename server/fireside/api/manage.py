@@ -242,7 +242,8 @@ async def show(request: web.Request) -> web.Response:
     entry = daemon.remote_entry(name)
     if entry is not None:
         return web.json_response(
-            {"modelfile": f"FROM {entry.name}\n", "parameters": "", "template": "", "details": _REMOTE_DETAILS, "model_info": {}, "capabilities": ["completion", "chat", "tools"], "remote_model": remote_name(entry)}
+            {"modelfile": f"FROM {entry.name}\n", "parameters": "", "template": "", "details": _REMOTE_DETAILS, "model_info": {}, "capabilities": ["completion", "chat", "tools"], "remote_model": remote_name(entry),
+             **({"prices": {"input": entry.prices[0], "output": entry.prices[1], "per": "1M tokens", "currency": "USD"}} if entry.prices else {})}
         )
     model = await daemon.installed(name)
     modelfile = model.modelfile()

@@ -23,6 +23,7 @@ import aiohttp
 from yarl import URL
 
 from fireside.api.answers import AnswerRequest, Delta, Event, Finish, FinishReason
+from fireside.api.remote_anthropic import anthropic_events, anthropic_headers, anthropic_request
 from fireside.api.tools import ToolCall, ToolPolicy, new_call_id
 from fireside.engine import Embeddings, Stats
 from fireside.engine.errors import Busy, EngineError, InvalidRequest, ModelNotFound, RemoteUnavailable
@@ -60,6 +61,8 @@ class RemoteRouter:
         return RemoteAnswer(self, backend, entry, request)
 
     async def embed(self, backend: Backend, entry: ModelEntry, texts: list[str]) -> Embeddings:
+        if backend.api == "anthropic":
+            raise InvalidRequest(f'remote backend "{backend.name}" speaks Anthropic\'s Messages API, which has no embeddings')
         async with self.post(backend, "/v1/embeddings", {"model": remote_name(entry), "input": texts}) as response:
             try:
                 body = await response.json(content_type=None)
@@ -120,7 +123,7 @@ class RemoteRouter:
         """The server's response, or None (and the server set aside) when it cannot answer;
         raises when the backend rejects the request itself (4xx), which no other server would take."""
         try:
-            response = await session.post(endpoint.url + path, json=payload, headers=_auth(key), timeout=_timeout(backend))
+            response = await session.post(endpoint.url + path, json=payload, headers=_auth(backend, key), timeout=_timeout(backend))
         except (aiohttp.ClientError, TimeoutError) as e:
             self._set_aside(backend, endpoint, f"{type(e).__name__}: {e}")
             return None
@@ -152,7 +155,7 @@ class RemoteRouter:
 
     async def _responds(self, backend: Backend, endpoint: _Endpoint) -> bool:
         try:
-            async with self._client().get(endpoint.url + "/v1/models", headers=_auth(_api_key(backend)), timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)) as r:
+            async with self._client().get(endpoint.url + "/v1/models", headers=_auth(backend, _api_key(backend)), timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)) as r:
                 return r.status < 500
         except (aiohttp.ClientError, TimeoutError):
             return False
@@ -167,7 +170,10 @@ class RemoteAnswer:
     def __init__(self, router: RemoteRouter, backend: Backend, entry: ModelEntry, request: AnswerRequest) -> None:
         self._router = router
         self._backend = backend
-        self._path, self._payload = openai_request(entry, request)
+        if backend.api == "anthropic":
+            self._path, self._payload = anthropic_request(backend, remote_name(entry), request)
+        else:
+            self._path, self._payload = openai_request(entry, request)
         self._think = request.think
         self._exit = AsyncExitStack()
         self._response: aiohttp.ClientResponse | None = None
@@ -184,6 +190,10 @@ class RemoteAnswer:
     async def events(self) -> AsyncIterator[Event]:
         assert self._response is not None, "enter the answer first"
         name = self._backend.name
+        if self._backend.api == "anthropic":
+            async for event in anthropic_events(_chunks(self._response, name), name, self._started_ns, _count):
+                yield event
+            return
         calls = _CallParts(name)
         usage: dict[str, Any] = {}
         reason: str | None = None
@@ -412,7 +422,9 @@ def _api_key(backend: Backend) -> str | None:
     return os.environ.get(backend.api_key_env) or None
 
 
-def _auth(key: str | None) -> dict[str, str]:
+def _auth(backend: Backend, key: str | None) -> dict[str, str]:
+    if backend.api == "anthropic":
+        return anthropic_headers(key)
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 

@@ -29,17 +29,22 @@ class Backend:
     base_urls: tuple[str, ...]
     api_key_env: str | None = None
     timeout: float = 600.0
+    api: str = "openai"  # or "anthropic": the Messages API (chat only)
 
     @classmethod
     def from_table(cls, name: str, table: dict[str, Any]) -> Backend:
         urls = table.get("base_urls", [table["base_url"]] if "base_url" in table else [])
         if isinstance(urls, str) or not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
             raise InvalidRequest(f'models.toml: backend "{name}" needs base_url or base_urls (http:// or https:// URLs)')
+        api = table.get("api", "openai")
+        if api not in ("openai", "anthropic"):
+            raise InvalidRequest(f'models.toml: backend "{name}": api must be "openai" or "anthropic"; got {api!r}')
         return cls(
             name=name,
             base_urls=tuple(u.rstrip("/") for u in urls),
             api_key_env=table.get("api_key_env"),
             timeout=float(table.get("timeout", 600.0)),
+            api=api,
         )
 
 
@@ -58,6 +63,7 @@ class ModelEntry:
     template: str | None = None
     backend: str | None = None
     remote_name: str | None = None
+    prices: tuple[float, float] | None = None  # US dollars per million input and output tokens (remote models)
 
     @classmethod
     def from_table(cls, name: str, table: dict[str, Any]) -> ModelEntry:
@@ -78,7 +84,16 @@ class ModelEntry:
             template=table.get("template"),
             backend=table.get("backend"),
             remote_name=table.get("remote_name"),
+            prices=_prices(name, table.get("prices")),
         )
+
+
+def _prices(name: str, table: Any) -> tuple[float, float] | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict) or set(table) - {"input", "output"} or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in table.values()):
+        raise InvalidRequest(f'models.toml: model "{name}": prices must be {{ input = USD, output = USD }} per million tokens')
+    return float(table.get("input", 0.0)), float(table.get("output", 0.0))
 
 
 # Ollama-style names: namespace/family:tag. No "..", no backslashes, no leading slash, so

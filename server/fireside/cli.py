@@ -7,6 +7,8 @@ the model store directly (it locks the store against the daemon)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import hashlib
 import sys
 import time
@@ -313,6 +315,30 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger(args: argparse.Namespace) -> int:
+    """What the cascade did: how much stayed local, why tasks went to the cloud, and what
+    that cost against sending every task there."""
+    from fireside.cascade.ledger import Ledger, summarize
+
+    ledger = Ledger(Paths.from_env().ledger)
+    summary = summarize(ledger.entries())
+    if args.json:
+        print(json.dumps(dataclasses.asdict(summary), indent=2))
+        return 0
+    if summary.tasks == 0:
+        print(f"no checked edits recorded yet ({ledger.path})")
+        return 0
+    print(f"{summary.tasks} checked edits: {summary.resolved_locally} resolved locally ({summary.resolved_locally / summary.tasks:.0%}), "
+          f"{summary.escalated} escalated to a cloud model")
+    if summary.by_signal:
+        _table(["ESCALATED BECAUSE", "TASKS"], [[f"{check} check failed" if check != "user rejected the local edit" else check, str(n)] for check, n in summary.by_signal.items()])
+    _table(["OUTCOME", "TASKS"], [[outcome, str(n)] for outcome, n in summary.outcomes.items()])
+    saved = summary.all_cloud_usd - summary.spent_usd
+    print(f"spent ${summary.spent_usd:.4f} on cloud models; all-cloud estimate ${summary.all_cloud_usd:.4f} (saved ${saved:.4f})")
+    print(f"ledger: {ledger.path}")
+    return 0
+
+
 def _stop(args: argparse.Namespace) -> int:
     _connect().post("/api/generate", {"model": args.model, "keep_alive": 0})
     return 0
@@ -385,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (non-loopback needs FIRESIDE_API_KEY)")
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(handler=_serve)
+
+    ledger = commands.add_parser("ledger", help="summarize escalations of checked edits to cloud models, and their cost")
+    ledger.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ledger.set_defaults(handler=_ledger)
 
     lsp = commands.add_parser("lsp", help="run the language server on standard input/output (editors start it)")
     lsp.add_argument("--tcp", type=int, default=None, metavar="PORT", help="listen on 127.0.0.1:PORT instead, for debugging")

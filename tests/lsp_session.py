@@ -23,6 +23,7 @@ class LspSession:
     log_path: Path
     messages: list[types.ShowMessageParams] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    progress: list[tuple[Any, Any]] = field(default_factory=list)  # $/progress (token, value), in order
 
     def open(self, name: str, text: str, language_id: str = "python") -> str:
         path = self.root / name
@@ -54,6 +55,11 @@ class LspSession:
         msg_id = str(uuid.uuid4())
         return msg_id, self.client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id)
 
+    def request(self, method: str, params: Any) -> tuple[str, asyncio.Future[Any]]:
+        """Any request left running: its id (for `cancel`) and its answer."""
+        msg_id = str(uuid.uuid4())
+        return msg_id, self.client.protocol.send_request_async(method, params, msg_id=msg_id)
+
     def cancel(self, msg_id: str) -> None:
         """`$/cancelRequest`, as editors send when the user typed on."""
         self.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
@@ -79,6 +85,14 @@ async def lsp_session(root: Path, options: dict[str, Any], env: dict[str, str] |
     def show_message(params: types.ShowMessageParams) -> None:
         session.messages.append(params)
 
+    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+    def create_progress(params: types.WorkDoneProgressCreateParams) -> None:
+        return None
+
+    @client.feature(types.PROGRESS)
+    def progress(params: types.ProgressParams) -> None:
+        session.progress.append((params.token, params.value))
+
     @client.feature("$/fireside/status")
     def status(params: Any) -> None:
         session.statuses.append({"state": params.state, "message": params.message} if hasattr(params, "state") else dict(params))
@@ -88,6 +102,7 @@ async def lsp_session(root: Path, options: dict[str, Any], env: dict[str, str] |
         capabilities = types.ClientCapabilities(
             text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
             general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
+            window=types.WindowClientCapabilities(work_done_progress=True),
         )
         result = await client.initialize_async(
             types.InitializeParams(capabilities=capabilities, root_uri=from_fs_path(str(root)), initialization_options=options, process_id=None)

@@ -64,6 +64,12 @@ class Parsed:
             return offset
         return len(self.text[:offset].encode("utf-8", "surrogatepass"))
 
+    def char_offset(self, byte: int) -> int:
+        """The code-point offset of a UTF-8 byte offset."""
+        if self.text.isascii():
+            return byte
+        return len(self.source[:byte].decode("utf-8", "replace"))
+
     def node_text(self, node: Node) -> str:
         return self.slice(node.start_byte, node.end_byte)
 

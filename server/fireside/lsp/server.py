@@ -1,11 +1,12 @@
 """`fireside lsp`: the language server object and the features it registers.
 
 One server object holds the session's state: settings, the daemon client, the inline
-completer, the workspace index and recent edits. Each LSP method has its own small
-module (`document_sync`, `inline_completion`, `completion`, `configuration`,
-`completion_feedback`); `create_server` wires them up. Document sync stays cheap and
-runs on the event loop in order; completion works on a snapshot, its heavy parts
-(context selection) on a worker thread and the model in the daemon.
+completer, the cascade for checked edits, chat histories, the workspace index and
+recent edits. Each LSP method has its own small module (`document_sync`,
+`inline_completion`, `completion`, `configuration`, `completion_feedback`,
+`code_actions`, `commands`, `chat`); `create_server` wires them up. Document sync stays
+cheap and runs on the event loop in order; completion works on a snapshot, its heavy
+parts (context selection) on a worker thread and the model in the daemon.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import to_fs_path
+from pygls.uris import from_fs_path, to_fs_path
 
 from fireside import __version__
+from fireside.cascade.escalation import Escalation
+from fireside.cascade.ledger import Ledger
+from fireside.cascade.policy import CloudPolicy, offline
 from fireside.config import Paths
 from fireside.context.parse_cache import ParseCache
 from fireside.context.prompt import Sources
 from fireside.context.recent_edits import RecentEdits
 from fireside.context.workspace_index import WorkspaceIndex
+from fireside.lsp.chat import Conversations
 from fireside.lsp.daemon_client import DaemonClient, DaemonError, DaemonOffline
 from fireside.lsp.inline_completer import InlineCompleter, Snapshot
 from fireside.lsp.settings import Settings, parse_settings
@@ -40,11 +45,46 @@ class FiresideServer(LanguageServer):
         self.settings = Settings()
         self.status = StatusReporter(self.protocol.notify)
         self.completer = InlineCompleter(self._daemon_client(self.settings), self.status, self.sources)
+        self.escalation = Escalation(lambda body: self.daemon.chat(body), lambda model: self.daemon.prices(model), Ledger(Paths.from_env().ledger))
+        self.conversations = Conversations()
+        self.local_edits: dict[str, dict[str, Any]] = {}  # uri -> the last code action answered locally, for "retry with cloud"
         self.edits = RecentEdits()
         self.parse_cache = ParseCache()  # parses kept between keystrokes
         self.index: WorkspaceIndex | None = None
         self._shown_errors: set[str] = set()
         self._indexing: asyncio.Task[None] | None = None
+
+    @property
+    def daemon(self) -> DaemonClient:
+        return self.completer.daemon
+
+    def cloud_policy(self) -> CloudPolicy:
+        options = self.settings.cascade
+        return CloudPolicy(options.cloud_model, options.never_send, offline())
+
+    def root(self) -> Path:
+        """The workspace root; checks run on a copy of it."""
+        root = self.workspace.root_path
+        if not root:
+            raise DaemonError("open a folder: checked edits need a workspace")
+        return Path(root)
+
+    def uri_of(self, path: str) -> str:
+        """The URI of a workspace-relative path."""
+        return from_fs_path(str(self.root() / path)) or path
+
+    def exists(self, path: str) -> bool:
+        return (self.root() / path).is_file()
+
+    def document_text(self, path: str) -> str | None:
+        """A workspace file's text: the editor's if it is open, else the disk's."""
+        uri = self.uri_of(path)
+        if uri in self.workspace.text_documents:
+            return self.workspace.text_documents[uri].source
+        try:
+            return (self.root() / path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def _daemon_client(self, settings: Settings) -> DaemonClient:
         return DaemonClient(settings.daemon_settings(), settings.daemon.start, Paths.from_env().cache_dir / "daemon.log")
@@ -118,10 +158,10 @@ class FiresideServer(LanguageServer):
 
 def create_server() -> FiresideServer:
     # Imported here: each handler module registers one method on the given server.
-    from fireside.lsp import completion, completion_feedback, configuration, document_sync, inline_completion
+    from fireside.lsp import chat, code_actions, commands, completion, completion_feedback, configuration, document_sync, inline_completion
 
     server = FiresideServer()
-    for module in (configuration, document_sync, inline_completion, completion, completion_feedback):
+    for module in (configuration, document_sync, inline_completion, completion, completion_feedback, code_actions, commands, chat):
         module.register(server)
     return server
 

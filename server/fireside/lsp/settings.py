@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any
 
+from fireside.cascade.policy import DEFAULT_NEVER_SEND
 from fireside.config import DaemonSettings, parse_host
 from fireside.engine.errors import InvalidRequest
 
@@ -35,7 +36,7 @@ class ModelOptions:
 @dataclass(frozen=True)
 class CompletionOptions:
     enabled: bool = True
-    debounce_ms: int = 120  # the longest wait after a keystroke; adaptive shortens it for slow typists
+    debounce_ms: int = 120  # the wait after a keystroke; adaptive follows the typing pace (half to four times this)
     adaptive_debounce: bool = True
     max_tokens: int = 64  # a block; a single line stops at its end
     context_tokens: int = 1024  # prompt budget, capped by the model's context minus max_tokens
@@ -54,10 +55,17 @@ class CompletionOptions:
 
 
 @dataclass(frozen=True)
+class CascadeOptions:
+    cloud_model: str | None = None  # a model of the daemon's models.toml served by a remote backend; None: never escalate
+    never_send: tuple[str, ...] = DEFAULT_NEVER_SEND  # globs of files the cloud never sees
+
+
+@dataclass(frozen=True)
 class Settings:
     daemon: DaemonOptions = DaemonOptions()
     models: ModelOptions = ModelOptions()
     completion: CompletionOptions = CompletionOptions()
+    cascade: CascadeOptions = CascadeOptions()
 
     def daemon_settings(self) -> DaemonSettings:
         """Where the daemon is: this setting, else FIRESIDE_HOST, else the default."""
@@ -130,7 +138,7 @@ def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
     root = _Reader(raw, "", errors)
     if isinstance(root.raw.get("fireside"), Mapping):
         root = root.section("fireside")
-    d, m, c = root.section("daemon"), root.section("models"), root.section("completion")
+    d, m, c, k = root.section("daemon"), root.section("models"), root.section("completion"), root.section("cascade")
     host = d.string("host", None)
     try:
         if host is not None:
@@ -156,5 +164,6 @@ def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
             cache=c.boolean("cache", True),
             prefetch=c.boolean("prefetch", True),
         ),
+        cascade=CascadeOptions(cloud_model=k.string("cloudModel", None), never_send=k.strings("neverSend", DEFAULT_NEVER_SEND)),
     )
     return settings, errors

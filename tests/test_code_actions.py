@@ -191,3 +191,49 @@ async def test_chat_streams_and_stops_when_cancelled(tmp_path: Path, cloud: Daem
         bad = lsp.request("fireside/chat", {"messages": "hi"})[1]
         with pytest.raises(Exception, match="messages must be"):
             await bad
+
+
+async def test_each_action_answers_and_a_cancelled_one_stops_the_model(tmp_path: Path, cloud: DaemonProcess) -> None:
+    """Without a cloud model: docstring, refactor and explain answer from the local model
+    alone; a test generation cancelled mid-way ($/cancelRequest) stops and is ledgered."""
+    async with setup(tmp_path, cloud) as s, lsp_session(s.root, options(s.front, cloud_model=None), env={"FIRESIDE_STATE_DIR": str(s.state)}) as lsp:
+        uri = lsp.open("calc.py", CALC)
+        inside = types.Range(types.Position(5, 8), types.Position(5, 8))
+        actions = await lsp.client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri), range=inside, context=types.CodeActionContext(diagnostics=[])))
+        titles = {a.title: a for a in actions or []}
+        assert set(titles) == {"Fireside: add docstring to mean", "Fireside: generate tests for mean", "Fireside: explain"}
+        docstring = await lsp.client.code_action_resolve_async(titles["Fireside: add docstring to mean"])
+        if docstring.edit is not None:
+            (change,) = docstring.edit.document_changes
+            assert change.edits[0].range.start == types.Position(3, 0)  # the whole function, from its first line
+            assert "local: smollm2:135m" in docstring.title
+        else:
+            assert any("no usable edit" in m.message for m in lsp.messages)
+        explained = await command(lsp, "fireside.explain", uri, [5, 8, 5, 8])
+        assert explained["content"] and explained["model"] == SMOLLM2
+        with pytest.raises(Exception, match="instruction is empty"):
+            await command(lsp, "fireside.refactor", uri, [3, 0, 6, 0], " ")
+        refactored = await command(lsp, "fireside.refactor", uri, [3, 0, 6, 0], "Rename the parameter to numbers.")
+        assert refactored["provenance"] == "local" and refactored["edit"]["documentChanges"][0]["textDocument"]["version"] == 1
+        assert "no cloud model is configured" in " ".join(refactored["notes"]) or refactored["passed"]
+        seen = len(lsp.progress)
+        msg_id, pending = lsp.request(types.CODE_ACTION_RESOLVE, titles["Fireside: generate tests for mean"])
+        for _ in range(200):
+            if any(plain(v).get("kind") == "report" for _t, v in lsp.progress[seen:]):  # "drafting with ..."
+                break
+            await asyncio.sleep(0.05)
+        lsp.cancel(msg_id)
+        with pytest.raises(Exception):
+            await asyncio.wait_for(pending, 30)
+        for _ in range(100):
+            if any(e["outcome"] == "cancelled" for e in s.ledger()):
+                break
+            await asyncio.sleep(0.1)
+        assert [e["action"] for e in s.ledger() if e["outcome"] == "cancelled"] == ["tests"]
+        for _ in range(100):
+            if "cancelled after" in s.front.log():
+                break
+            await asyncio.sleep(0.1)
+        assert "cancelled after" in s.front.log()  # the draft's generation stopped in the daemon
+        assert (s.root / "calc.py").read_text() == CALC and (s.root / "tests" / "test_calc.py").read_text() == TESTS

@@ -60,6 +60,7 @@ import llama_server  # noqa: E402
 from fim_tasks import EXTENSIONS, LANGUAGE_IDS, FimTask, Score, load_hm_fim, sample_per_language, score, summarize  # noqa: E402
 
 from tests.daemon_process import running_daemon  # noqa: E402
+from tests.lsp_session import LspSession, lsp_session  # noqa: E402
 
 MODEL = "qwen2.5-coder:0.5b"
 THREADS = 2
@@ -121,106 +122,20 @@ def lsp_settings(port: int) -> dict[str, Any]:
     }
 
 
-@dataclass
-class LspSession:
-    """A `fireside lsp` process driven as an editor drives it, in a temporary workspace."""
+async def lsp_complete(lsp: LspSession, task: FimTask, version: int) -> Outcome:
+    """didOpen the task's file with the hole line empty, ask at its start, didClose."""
+    from lsprotocol import types
 
-    workspace: Path
-    port: int
-    client: Any = None
-    messages: list[str] = field(default_factory=list)  # window/showMessage and logMessage
-    stderr_path: Path | None = None
-    version: int = 0
-    statuses: int = 0  # $/fireside/status notifications
-    _drain: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        from lsprotocol import types
-        from pygls.lsp.client import LanguageClient
-
-        client = LanguageClient("fireside-bench", "1")
-
-        @client.feature(types.WINDOW_SHOW_MESSAGE)
-        def show(params: types.ShowMessageParams) -> None:
-            self.messages.append(f"showMessage: {params.message}")
-
-        @client.feature(types.WINDOW_LOG_MESSAGE)
-        def log_message(params: types.LogMessageParams) -> None:
-            self.messages.append(f"logMessage: {params.message}")
-
-        @client.feature("$/fireside/status")
-        def status(params: Any) -> None:
-            self.statuses += 1  # busy/idle for the editor's status bar; counted, not shown
-
-        env = {**os.environ, "FIRESIDE_HOST": f"127.0.0.1:{self.port}"}
-        # Warnings only: at the default (info) pygls logs every message, document text included.
-        await client.start_io(sys.executable, "-m", "fireside", "lsp", "--log-level", "warning", env=env, cwd=str(self.workspace))
-        # The server's log goes to a pipe pygls never reads: drain it, or a chatty server blocks.
-        self.stderr_path = self.workspace.parent / "lsp-stderr.log"
-        self._drain = asyncio.create_task(_drain(client._server.stderr, self.stderr_path))
-        uri = self.workspace.as_uri()
-        capabilities = types.ClientCapabilities(
-            text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
-            general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
-        )
-        result = await client.initialize_async(
-            types.InitializeParams(
-                capabilities=capabilities,
-                root_uri=uri,
-                workspace_folders=[types.WorkspaceFolder(uri=uri, name="bench")],
-                initialization_options=lsp_settings(self.port),
-            )
-        )
-        if not result.capabilities.inline_completion_provider:
-            raise RuntimeError("fireside lsp does not advertise inlineCompletion")
-        client.initialized(types.InitializedParams())
-        self.client = client
-
-    async def complete(self, task: FimTask) -> Outcome:
-        """didOpen the task's file with the hole line empty, ask at its start, didClose."""
-        from lsprotocol import types
-
-        client = self.client
-        uri = (self.workspace / f"task.{EXTENSIONS[task.language]}").as_uri()
-        self.version += 1
-        client.text_document_did_open(
-            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id=LANGUAGE_IDS[task.language], version=self.version, text=task.document))
-        )
-        position = types.Position(line=task.hole_line, character=0)
-        params = types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=position,
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
-        )
-        start = time.perf_counter()
-        try:
-            answer = await asyncio.wait_for(client.text_document_inline_completion_async(params), REQUEST_TIMEOUT)
-        finally:
-            seconds = time.perf_counter() - start
-            client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
-        text, note = applied_item(answer, position)
-        return Outcome(text, seconds, score(text, task.solution), note)
-
-    async def stop(self) -> None:
-        if self.client is None:
-            return
-        try:
-            await asyncio.wait_for(self.client.shutdown_async(None), 20)
-            self.client.exit(None)
-        except Exception as e:  # a bench reports a failed teardown, it does not crash on it
-            self.messages.append(f"shutdown failed: {e!r}")
-        await self.client.stop()
-        if self._drain is not None:
-            await asyncio.gather(self._drain, return_exceptions=True)
-
-
-async def _drain(stream: asyncio.StreamReader | None, path: Path) -> None:
-    if stream is None:
-        return
-    with open(path, "wb") as out:
-        while chunk := await stream.read(65536):
-            out.write(chunk)
-            out.flush()
+    uri = lsp.open(f"task{version}.{EXTENSIONS[task.language]}", task.document, LANGUAGE_IDS[task.language])
+    position = types.Position(line=task.hole_line, character=0)
+    start = time.perf_counter()
+    try:
+        answer = await asyncio.wait_for(lsp.inline(uri, position), REQUEST_TIMEOUT)
+    finally:
+        seconds = time.perf_counter() - start
+        lsp.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
+    text, note = applied_item(answer, position)
+    return Outcome(text, seconds, score(text, task.solution), note)
 
 
 def applied_item(answer: Any, position: Any) -> tuple[str, str]:
@@ -287,45 +202,40 @@ def print_ab(tasks: Sequence[FimTask], a: Sequence[Outcome], b: Sequence[Outcome
 
 
 async def run_ab(tasks: Sequence[FimTask], daemon_port: int, llama_url: str, verbose: bool, control: bool) -> None:
+    a: list[Outcome] = []
+    b: list[Outcome] = []
+    c: list[Outcome] = []
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     with tempfile.TemporaryDirectory(prefix="fireside-bench-lsp-") as tmp:
-        workspace = Path(tmp) / "workspace"
-        workspace.mkdir()
-        session = LspSession(workspace, daemon_port)
-        await session.start()
-        a: list[Outcome] = []
-        b: list[Outcome] = []
-        c: list[Outcome] = []
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as http:
-                # First requests, untimed in the table: the daemon loads the model on demand,
-                # llama-server loaded it before /health said ok.
-                warm = FimTask("warm-up", "py", "def add(a, b):", "\n", "    return a + b")
-                cold_a = await session.complete(warm)
-                cold_b = await llama_infill(http, llama_url, warm)
-                print(f"first request (cold): A {cold_a.seconds * 1000:.0f} ms ({cold_a.generation!r}), B {cold_b.seconds * 1000:.0f} ms")
-                for i, task in enumerate(tasks):
-                    # In turns, so both see the same machine.
-                    a.append(await session.complete(task))
-                    b.append(await llama_infill(http, llama_url, task))
-                    if control:
-                        c.append(await llama_infill(http, llama_url, task, editor_split=True))
-                    if verbose:
-                        print(f"[{i + 1}/{len(tasks)}] {task.name} want {task.solution.strip()!r}\n"
-                              f"   A {a[-1].seconds:5.2f}s {'EM' if a[-1].score.exact else '  '} {a[-1].generation!r} {a[-1].note}\n"
-                              f"   B {b[-1].seconds:5.2f}s {'EM' if b[-1].score.exact else '  '} {b[-1].generation!r}"
-                              + (f"\n   C {c[-1].seconds:5.2f}s {'EM' if c[-1].score.exact else '  '} {c[-1].generation!r}" if control else ""), file=sys.stderr)
-        finally:
-            await session.stop()
-            stderr = session.stderr_path.read_text(errors="replace") if session.stderr_path and session.stderr_path.exists() else ""
-        print_ab(tasks, a, b, c)
-        if session.messages:
-            print("LSP messages: " + " | ".join(dict.fromkeys(session.messages)))
-        if stderr.strip():
-            print("LSP stderr (last lines):\n  " + "\n  ".join(stderr.strip().splitlines()[-8:]))
-        b_tokens = [int(o.note.split("=")[1]) for o in b if o.note.split("=")[1].isdigit()]
-        if b_tokens:
-            print(f"B generated {statistics.fmean(b_tokens):.1f} tokens per task on average (A stops at the end of the suggestion)")
+        # Warnings only: at the default (info) pygls logs every message, document text included.
+        async with lsp_session(Path(tmp) / "workspace", lsp_settings(daemon_port), log_level="warning") as lsp, aiohttp.ClientSession(timeout=timeout) as http:
+            # First requests, untimed in the table: the daemon loads the model on demand,
+            # llama-server loaded it before /health said ok.
+            warm = FimTask("warm-up", "py", "def add(a, b):", "\n", "    return a + b")
+            cold_a = await lsp_complete(lsp, warm, 0)
+            cold_b = await llama_infill(http, llama_url, warm)
+            print(f"first request (cold): A {cold_a.seconds * 1000:.0f} ms ({cold_a.generation!r}), B {cold_b.seconds * 1000:.0f} ms")
+            for i, task in enumerate(tasks):
+                # In turns, so both see the same machine.
+                a.append(await lsp_complete(lsp, task, i + 1))
+                b.append(await llama_infill(http, llama_url, task))
+                if control:
+                    c.append(await llama_infill(http, llama_url, task, editor_split=True))
+                if verbose:
+                    print(f"[{i + 1}/{len(tasks)}] {task.name} want {task.solution.strip()!r}\n"
+                          f"   A {a[-1].seconds:5.2f}s {'EM' if a[-1].score.exact else '  '} {a[-1].generation!r} {a[-1].note}\n"
+                          f"   B {b[-1].seconds:5.2f}s {'EM' if b[-1].score.exact else '  '} {b[-1].generation!r}"
+                          + (f"\n   C {c[-1].seconds:5.2f}s {'EM' if c[-1].score.exact else '  '} {c[-1].generation!r}" if control else ""), file=sys.stderr)
+            messages = [m.message for m in lsp.messages]
+            log = lsp.log()
+    print_ab(tasks, a, b, c)
+    if messages:
+        print("LSP messages: " + " | ".join(dict.fromkeys(messages)))
+    if log.strip():
+        print("LSP log (last lines):\n  " + "\n  ".join(log.strip().splitlines()[-8:]))
+    b_tokens = [int(o.note.split("=")[1]) for o in b if o.note.split("=")[1].isdigit()]
+    if b_tokens:
+        print(f"B generated {statistics.fmean(b_tokens):.1f} tokens per task on average (A stops at the end of the suggestion)")
 
 
 # --- 2b: context budgets on a real multi-file workspace ------------------------------------

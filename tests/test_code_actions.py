@@ -237,3 +237,16 @@ async def test_each_action_answers_and_a_cancelled_one_stops_the_model(tmp_path:
             await asyncio.sleep(0.1)
         assert "cancelled after" in s.front.log()  # the draft's generation stopped in the daemon
         assert (s.root / "calc.py").read_text() == CALC and (s.root / "tests" / "test_calc.py").read_text() == TESTS
+
+
+async def test_retry_with_cloud_skips_the_local_draft_and_records_the_rejection(tmp_path: Path, cloud: DaemonProcess) -> None:
+    async with setup(tmp_path, cloud) as s, lsp_session(s.root, options(s.front), env={"FIRESIDE_STATE_DIR": str(s.state)}) as lsp:
+        uri = lsp.open("calc.py", CALC)
+        action = await _fix_action(lsp, uri, CALC)
+        retry = types.CodeAction(title="Fireside: retry with cloud-coder", kind=types.CodeActionKind.QuickFix, data={**action.data, "cloud": True})
+        resolved = await lsp.client.code_action_resolve_async(retry)
+        (entry,) = s.ledger()
+        assert entry["signal"] == {"check": "user rejected the local edit"} and entry["escalated"]
+        assert entry["local_tokens_in"] == 0 and entry["cloud_tokens_in"] > 0 and entry["outcome"] in ("cloud", "cloud-failed")
+        assert len([r for r in s.proxy.requests if r[0] == "POST"]) == 1
+        assert resolved.edit is None or "cloud: cloud-coder" in resolved.title

@@ -1,0 +1,100 @@
+// End to end in a real VS Code (code-server) driven by headless Chromium (playwright-core):
+// the packaged extension, the real `fireside lsp`, daemon and embedded model.
+//   node e2e.js BASE_URL WORKSPACE_DIR   (run.sh sets everything up)
+// Opens hello.py, types, waits for ghost text, accepts it with Tab, checks the status bar
+// item, opens the light bulb and runs a Fireside code action. Screenshots go to $SHOTS.
+const { chromium } = require("playwright-core");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+
+const [base, folder] = process.argv.slice(2);
+const OUT = process.env.SHOTS || os.tmpdir();
+const results = {};
+
+async function main() {
+  const started = Date.now();
+  const log = (...args) => console.log(`[${Date.now() - started} ms]`, ...args);
+  const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), "fireside-chromium-")), {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  await page.goto(`${base}/?folder=${encodeURIComponent(folder)}`, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector(".monaco-workbench .explorer-folders-view", { timeout: 120000 });
+  log("workbench up");
+  await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "hello.py" }).first().click();
+  const editor = page.locator(".editor-instance .monaco-editor").first();
+  await editor.waitFor({ timeout: 30000 });
+
+  // The status bar item: the extension activated and the server answered.
+  const status = page.locator(".statusbar-item", { hasText: "smollm2:135m" });
+  await status.first().waitFor({ timeout: 60000 });
+  results.status = (await status.first().innerText()).trim();
+  log("status bar:", results.status);
+
+  // Type at the end of the file; ghost text should appear.
+  await editor.locator(".view-lines").click();
+  await page.keyboard.press("Control+End");
+  const before = await editorText(editor);
+  await page.keyboard.type("total = ", { delay: 120 });
+  results.ghost = await waitForGhost(page, 60000);
+  if (!results.ghost) {
+    await page.keyboard.press("Alt+Backslash"); // trigger inline suggestion explicitly
+    results.ghost = await waitForGhost(page, 60000);
+  }
+  log("ghost text:", results.ghost);
+  await page.screenshot({ path: path.join(OUT, "vscode-ghost.png") });
+  if (results.ghost) {
+    await page.keyboard.press("Tab");
+    await page.waitForTimeout(800);
+    const after = await editorText(editor);
+    results.accepted = after.length > before.length + "total = ".length;
+    log("after Tab:", JSON.stringify(after.slice(-120)));
+  }
+
+  // A Fireside code action from the light bulb, in the function.
+  await page.keyboard.press("Control+Home");
+  await page.keyboard.press("ArrowDown");
+  await page.keyboard.press("Control+Period");
+  const action = page.locator(".action-widget .monaco-list-row", { hasText: "Fireside: add docstring" });
+  try {
+    await action.first().waitFor({ timeout: 30000 });
+    results.codeAction = true;
+  } catch {
+    results.codeAction = false;
+  }
+  await page.screenshot({ path: path.join(OUT, "vscode-codeaction.png") });
+  if (results.codeAction) {
+    const text = await editorText(editor);
+    await action.first().click();
+    for (let i = 0; i < 240 && (await editorText(editor)) === text; i++) await page.waitForTimeout(500);
+    results.actionEdited = (await editorText(editor)) !== text;
+    await page.screenshot({ path: path.join(OUT, "vscode-after-action.png") });
+    log("code action changed the file:", results.actionEdited);
+  }
+  await context.close();
+  console.log("RESULTS " + JSON.stringify(results));
+  const ok = results.status && results.ghost && results.accepted && results.codeAction;
+  process.exit(ok ? 0 : 1);
+}
+
+async function waitForGhost(page, timeout) {
+  try {
+    await page.waitForSelector(".ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview", { timeout });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function editorText(editor) {
+  return (await editor.locator(".view-lines").innerText()).replace(/\u00a0/g, " ");
+}
+
+main().catch((error) => {
+  console.error("ERROR", error);
+  process.exit(2);
+});

@@ -158,3 +158,21 @@ def test_fireside_ledger_summarizes_the_state_directory(tmp_path: Path) -> None:
     assert "test check failed" in shown and "spent $0.0100" in shown and "all-cloud estimate $0.0120" in shown
     as_json = json.loads(subprocess.run([sys.executable, "-m", "fireside", "ledger", "--json"], env=env, capture_output=True, text=True, check=True).stdout)
     assert as_json["escalated"] == 1 and as_json["by_signal"] == {"test": 1}
+
+
+async def test_a_draft_is_not_blamed_for_what_failed_before_it_but_a_fix_is(tmp_path: Path) -> None:
+    from fireside.cascade.checks import CheckConfig
+    from fireside.cascade.escalation import check
+
+    broken_elsewhere = "def f():\n    return 1\n\nx = undefined_name\n"
+    (tmp_path / "m.py").write_text(broken_elsewhere)
+    lint = CheckConfig({"lint": f'{sys.executable} -c "import m"'}, 30)  # fails on the NameError at import, before and after
+    region_end = broken_elsewhere.index("\n\n") + 1
+    docstring = EditTask("docstring", "Doc", "m.py", broken_elsewhere, 0, region_end, "add a docstring")
+    with_doc = 'def f():\n    """One."""\n    return 1\n'
+    (syntax, linted) = await check(tmp_path, docstring, with_doc, lint)
+    assert syntax.passed and linted.passed and "failing before this edit too" in linted.output
+    fix = EditTask("fix", "Fix", "m.py", broken_elsewhere, 0, region_end, "fix it")
+    assert not (await check(tmp_path, fix, with_doc, lint))[-1].passed  # a fix must make it pass
+    (unchanged,) = await check(tmp_path, docstring, docstring.region, lint)
+    assert unchanged.name == "change" and not unchanged.passed

@@ -61,7 +61,12 @@ class Outcome:
 
 
 async def check(root: Path, task: EditTask, code: str, config: CheckConfig) -> tuple[CheckResult, ...]:
-    """The draft's checks, in order, stopping at the first failure."""
+    """The draft's checks, in order, stopping at the first failure. A draft that changes
+    nothing fails (the model did not do the task). Except for a fix, whose point is to
+    make failing checks pass, a check that fails without the draft too is not held
+    against it: the edit did not break it."""
+    if code == task.region:
+        return (CheckResult("change", False, "the draft is the code as it was"),)
     text = task.with_draft(code)
     syntax = syntax_check(task.path, text, task.start, task.start + len(code))
     if not syntax.passed:
@@ -72,10 +77,18 @@ async def check(root: Path, task: EditTask, code: str, config: CheckConfig) -> t
             tests = related_tests(shadow, [task.path])
             for name, command in config.commands.items():
                 result = await run_command(name, command, shadow, [task.path], tests, config.timeout)
+                if not result.passed and task.action != "fix" and not await _passes_without(root, task, name, command, tests, config):
+                    result = CheckResult(name, True, "failing before this edit too: " + result.output[-400:])
                 results.append(result)
                 if not result.passed:
                     break
     return tuple(results)
+
+
+async def _passes_without(root: Path, task: EditTask, name: str, command: str, tests: list[str], config: CheckConfig) -> bool:
+    """Whether the check passes on the file as the editor has it (the baseline)."""
+    async with shadow_workspace(root, {task.path: task.text} if task.text else {}) as shadow:
+        return (await run_command(name, command, shadow, [task.path], tests, config.timeout)).passed
 
 
 class Escalation:

@@ -47,7 +47,7 @@ def code_actions(ls: FiresideServer, params: types.CodeActionParams) -> list[typ
     if scope is not None:
         named = f" {scope.name}" if scope.name else ""
         actions.append(types.CodeAction(title=f"Fireside: add docstring to{named}", kind=types.CodeActionKind.RefactorRewrite, data={**base, "action": "docstring"}))
-        actions.append(types.CodeAction(title=f"Fireside: generate tests for{named}", kind=types.CodeActionKind.Source, data={**base, "action": "tests"}))
+        actions.append(types.CodeAction(title=f"Fireside: generate tests for{named}", kind=types.CodeActionKind.Refactor, data={**base, "action": "tests"}))
     if end > start:
         arguments: list[Any] = [uri, range_json(params.range)]
         actions.append(types.CodeAction(title="Fireside: refactor selection…", kind=types.CodeActionKind.Refactor,

@@ -22,7 +22,7 @@ cat > "$R/data/User/settings.json" <<JSON
 { "workbench.startupEditor": "none", "workbench.tips.enabled": false,
   "security.workspace.trust.enabled": false, "extensions.autoCheckUpdates": false,
   "extensions.autoUpdate": false, "update.mode": "none", "telemetry.telemetryLevel": "off",
-  "editor.inlineSuggest.enabled": true, "chat.disableAIFeatures": true,
+  "editor.inlineSuggest.enabled": true,
   "editor.quickSuggestions": {"other": false, "comments": false, "strings": false},
   "fireside.server.path": "$FIRESIDE", "fireside.server.args": ["--log-level", "debug", "--log-file", "$R/lsp.log"],
   "fireside.daemon.host": "127.0.0.1:$DAEMON_PORT", "fireside.daemon.start": false }
@@ -38,6 +38,6 @@ CS=$!
 trap 'kill $CS $DAEMON 2>/dev/null; wait $CS $DAEMON 2>/dev/null' EXIT
 for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && curl -sf -o /dev/null "http://127.0.0.1:$DAEMON_PORT/" && break; sleep 0.1; done
 rc=0
-(cd "$PLAYWRIGHT" && SHOTS=$R node "$here/e2e.js" "http://127.0.0.1:$PORT" "$R/ws") || rc=$?
+NODE_PATH="$PLAYWRIGHT/node_modules" SHOTS=$R node "$here/e2e.js" "http://127.0.0.1:$PORT" "$R/ws" || rc=$?
 echo "rc=$rc; screenshots and logs in $R"
 exit $rc

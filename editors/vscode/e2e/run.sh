@@ -25,7 +25,8 @@ cat > "$R/data/User/settings.json" <<JSON
   "editor.inlineSuggest.enabled": true,
   "editor.quickSuggestions": {"other": false, "comments": false, "strings": false},
   "fireside.server.path": "$FIRESIDE", "fireside.server.args": ["--log-level", "debug", "--log-file", "$R/lsp.log"],
-  "fireside.daemon.host": "127.0.0.1:$DAEMON_PORT", "fireside.daemon.start": false }
+  "fireside.daemon.host": "127.0.0.1:$DAEMON_PORT", "fireside.daemon.start": false,
+  "fireside.models.chat": "${CHAT_MODEL:-qwen2.5-coder:0.5b}" }
 JSON
 (cd "$extension" && npm run package >/dev/null)
 FIRESIDE_HOST=127.0.0.1:$DAEMON_PORT FIRESIDE_CACHE_DIR=$R/fireside FIRESIDE_STATE_DIR=$R/fireside "$FIRESIDE" serve >"$R/daemon.log" 2>&1 &

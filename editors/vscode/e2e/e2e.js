@@ -84,10 +84,55 @@ async function main() {
     await page.screenshot({ path: path.join(OUT, "vscode-after-action.png") });
     log("code action changed the file:", results.actionEdited);
   }
+  // Chat in Fireside's panel: ask, see the answer stream in, apply its code at the cursor
+  // (a new line at the end of the file).
+  await page.keyboard.press("Escape");
+  await editor.locator(".view-lines").click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("F1");
+  await page.keyboard.type("Fireside: Open Chat Panel", { delay: 20 });
+  await page.keyboard.press("Enter");
+  const frame = await chatFrame(page, 30000);
+  results.chatPanel = Boolean(frame);
+  if (frame) {
+    await frame.locator("#input").fill("Write a Python function that returns the median of a list. Only the code.");
+    await frame.locator("#input").press("Enter");
+    try {
+      await frame.locator("pre").first().waitFor({ timeout: 120000 });
+      await frame.locator("button", { hasText: "Apply" }).first().waitFor({ timeout: 120000 });
+      results.chatAnswered = true;
+    } catch {
+      results.chatAnswered = false;
+    }
+    await page.screenshot({ path: path.join(OUT, "vscode-chat.png") });
+    if (results.chatAnswered) {
+      const text = await editorText(editor);
+      await page.waitForTimeout(3000); // let the answer finish streaming
+      await frame.locator("button", { hasText: "Apply" }).first().click();
+      for (let i = 0; i < 20 && (await editorText(editor)) === text; i++) await page.waitForTimeout(250);
+      results.chatApplied = (await editorText(editor)) !== text;
+      await page.screenshot({ path: path.join(OUT, "vscode-chat-applied.png") });
+    }
+  }
+  log("chat:", results.chatPanel, results.chatAnswered, results.chatApplied);
   await context.close();
   console.log("RESULTS " + JSON.stringify(results));
-  const ok = results.status && results.ghost && results.accepted && results.codeAction;
+  const ok = results.status && results.ghost && results.accepted && results.codeAction && results.actionEdited && results.chatAnswered && results.chatApplied;
   process.exit(ok ? 0 : 1);
+}
+
+/** The chat panel's document: a webview is an iframe inside an iframe. */
+async function chatFrame(page, timeout) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      if (await frame.locator("#input").count().catch(() => 0)) return frame;
+    }
+    await page.waitForTimeout(250);
+  }
+  return null;
 }
 
 async function waitForGhost(page, timeout) {

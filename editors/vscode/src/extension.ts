@@ -8,6 +8,7 @@
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions, State as ClientState } from "vscode-languageclient/node";
 
+import { ChatPanel } from "./chatPanel";
 import { completionsOn, launchFailure, launchSettings, serverSettings, toggledLanguage } from "./settings";
 import { parseStatus, statusView, State } from "./status";
 
@@ -134,6 +135,7 @@ class Fireside {
       { label: settings.completion.enabled ? "$(circle-slash) Turn inline completions off" : "$(check) Turn inline completions on", run: () => this.toggleCompletions() },
       ...(language ? [{ label: `$(symbol-keyword) Toggle completions for ${language}`, run: () => this.toggleLanguage() }] : []),
       { label: `$(hubot) Completion model: ${settings.models.completion}`, description: "choose another", run: () => this.chooseModel() },
+      { label: "$(comment-discussion) Open chat", run: () => this.openChat() },
       { label: "$(graph) Show the escalation ledger", run: () => this.showLedger() },
       { label: "$(output) Show logs", run: () => this.showLogs() },
       { label: "$(debug-restart) Restart the language server", run: () => this.restart() },
@@ -181,6 +183,23 @@ class Fireside {
     });
   }
 
+  /** VS Code's chat view with @fireside where it exists, else Fireside's own panel. */
+  async openChat(): Promise<void> {
+    if (hasChatView()) {
+      try {
+        await vscode.commands.executeCommand("workbench.action.chat.open", { query: "@fireside " });
+        return;
+      } catch {
+        // no chat view in this build: the panel below
+      }
+    }
+    ChatPanel.show(() => this.client);
+  }
+
+  get languageClient(): LanguageClient | undefined {
+    return this.client;
+  }
+
   showLogs(): void {
     this.output.show();
   }
@@ -222,6 +241,12 @@ class Fireside {
   }
 }
 
+/** Whether this VS Code has the chat view's API (1.90+; builds without it get the panel). */
+function hasChatView(): boolean {
+  const chat = (vscode as { chat?: Partial<typeof vscode.chat> }).chat;
+  return typeof chat?.createChatParticipant === "function";
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const fireside = new Fireside(context);
   context.subscriptions.push(
@@ -233,10 +258,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("fireside.showLogs", () => fireside.showLogs()),
     vscode.commands.registerCommand("fireside.refactorWithInstruction", () => fireside.refactorSelection()),
     vscode.commands.registerCommand("fireside.restart", () => fireside.restart()),
+    vscode.commands.registerCommand("fireside.openChat", () => fireside.openChat()),
+    vscode.commands.registerCommand("fireside.openChatPanel", () => ChatPanel.show(() => fireside.languageClient)),
     vscode.workspace.onDidChangeConfiguration((event) => fireside.configurationChanged(event)),
     { dispose: () => void fireside.stop() },
   );
-  if (vscode.chat?.createChatParticipant) {
+  if (hasChatView()) {
     const participant = vscode.chat.createChatParticipant("fireside.chat", fireside.chatHandler());
     participant.iconPath = new vscode.ThemeIcon("flame");
     context.subscriptions.push(participant);

@@ -63,12 +63,7 @@ async function main() {
   await page.keyboard.press("ArrowDown");
   await page.keyboard.press("Control+Period");
   const action = page.locator(".action-widget .monaco-list-row", { hasText: "Fireside: add docstring" });
-  try {
-    await action.first().waitFor({ timeout: 30000 });
-    results.codeAction = true;
-  } catch {
-    results.codeAction = false;
-  }
+  results.codeAction = await appears(action.first(), 30000);
   await page.screenshot({ path: path.join(OUT, "vscode-codeaction.png") });
   if (results.codeAction) {
     const text = await editorText(editor);
@@ -99,13 +94,7 @@ async function main() {
   if (frame) {
     await frame.locator("#input").fill("Write a Python function that returns the median of a list. Only the code.");
     await frame.locator("#input").press("Enter");
-    try {
-      await frame.locator("pre").first().waitFor({ timeout: 120000 });
-      await frame.locator("button", { hasText: "Apply" }).first().waitFor({ timeout: 120000 });
-      results.chatAnswered = true;
-    } catch {
-      results.chatAnswered = false;
-    }
+    results.chatAnswered = await appears(frame.locator("button", { hasText: "Apply" }).first(), 120000);
     await page.screenshot({ path: path.join(OUT, "vscode-chat.png") });
     if (results.chatAnswered) {
       const text = await editorText(editor);
@@ -136,8 +125,12 @@ async function chatFrame(page, timeout) {
 }
 
 async function waitForGhost(page, timeout) {
+  return appears(page.locator(".ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview").first(), timeout);
+}
+
+async function appears(locator, timeout) {
   try {
-    await page.waitForSelector(".ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview", { timeout });
+    await locator.waitFor({ timeout });
     return true;
   } catch {
     return false;

@@ -9,6 +9,7 @@ import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions, State as ClientState } from "vscode-languageclient/node";
 
 import { ChatPanel } from "./chatPanel";
+import { registerLanguageModels } from "./languageModels";
 import { completionsOn, launchFailure, launchSettings, serverSettings, toggledLanguage } from "./settings";
 import { parseStatus, statusView, State } from "./status";
 
@@ -160,8 +161,24 @@ class Fireside {
     if (picked) await this.config().update("models.completion", picked, vscode.ConfigurationTarget.Global);
   }
 
+  /** One streamed answer from the server's `fireside/chat` (no history kept there). */
+  async chat(model: string, messages: { role: string; content: string }[], onDelta: (text: string) => void, token: vscode.CancellationToken): Promise<void> {
+    const client = this.client;
+    if (!client) throw new Error("the Fireside language server is not running");
+    const partialResultToken = `lm-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const listener = client.onProgress({ method: "fireside/chat" } as never, partialResultToken, (value: unknown) => {
+      const delta = (value as { delta?: unknown } | undefined)?.delta;
+      if (typeof delta === "string" && delta) onDelta(delta);
+    });
+    try {
+      await client.sendRequest("fireside/chat", { model, messages, partialResultToken }, token);
+    } finally {
+      listener.dispose();
+    }
+  }
+
   /** The daemon's models, through its own `/api/tags`. */
-  private async daemonModels(): Promise<string[]> {
+  async daemonModels(): Promise<string[]> {
     const host = serverSettings(this.config()).daemon.host ?? process.env.FIRESIDE_HOST ?? "127.0.0.1:11435";
     const base = host.startsWith("http") ? host : `http://${host}`;
     try {
@@ -263,6 +280,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidChangeConfiguration((event) => fireside.configurationChanged(event)),
     { dispose: () => void fireside.stop() },
   );
+  const models = registerLanguageModels(vscode, () => fireside.daemonModels(), (model, messages, onDelta, token) => fireside.chat(model, messages, onDelta, token));
+  if (models) context.subscriptions.push(models);
   if (hasChatView()) {
     const participant = vscode.chat.createChatParticipant("fireside.chat", fireside.chatHandler());
     participant.iconPath = new vscode.ThemeIcon("flame");

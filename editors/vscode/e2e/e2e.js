@@ -35,6 +35,13 @@ async function main() {
   results.status = (await status.first().innerText()).trim();
   log("status bar:", results.status);
 
+  // Clicking the status item opens Fireside's menu.
+  await status.first().click();
+  results.menu = await appears(page.locator(".quick-input-widget .monaco-list-row", { hasText: "Turn inline completions off" }).first(), 15000);
+  await page.screenshot({ path: path.join(OUT, "vscode-menu.png") });
+  await page.keyboard.press("Escape");
+  log("status menu:", results.menu);
+
   // Type at the end of the file; ghost text should appear. The client registers its
   // providers a moment after the server answers `initialize`: give it that moment.
   await page.waitForTimeout(4000);
@@ -79,6 +86,39 @@ async function main() {
     await page.screenshot({ path: path.join(OUT, "vscode-after-action.png") });
     log("code action changed the file:", results.actionEdited);
   }
+  // Refactor with an instruction: select the function, the light bulb, the input box, Apply.
+  await page.keyboard.press("Escape");
+  await editor.locator(".view-lines").click();
+  await page.keyboard.press("Control+Home");
+  await page.keyboard.press("Shift+ArrowDown");
+  await page.keyboard.press("Shift+ArrowDown");
+  await page.keyboard.press("Control+Period");
+  const refactor = page.locator(".action-widget .monaco-list-row", { hasText: "Fireside: refactor selection" });
+  if (await appears(refactor.first(), 30000)) {
+    for (let i = 0; i < 8; i++) {
+      const focused = await page.locator(".action-widget .monaco-list-row.focused").first().innerText().catch(() => "");
+      if (focused.includes("Fireside: refactor selection")) break;
+      await page.keyboard.press("ArrowDown");
+    }
+    await page.keyboard.press("Enter");
+    const box = page.locator(".quick-input-widget input");
+    results.refactorAsked = await appears(box.first(), 15000);
+    if (results.refactorAsked) {
+      await box.first().fill("Rename the function to mean.");
+      await page.keyboard.press("Enter");
+      const apply = page.locator(".notifications-toasts .monaco-button", { hasText: "Apply" });
+      results.refactorOffered = await appears(apply.first(), 180000);
+      await page.screenshot({ path: path.join(OUT, "vscode-refactor.png") });
+      if (results.refactorOffered) {
+        const text = await editorText(editor);
+        await apply.first().click();
+        for (let i = 0; i < 20 && (await editorText(editor)) === text; i++) await page.waitForTimeout(250);
+        results.refactorApplied = (await editorText(editor)) !== text;
+      }
+    }
+  }
+  log("refactor:", results.refactorAsked, results.refactorOffered, results.refactorApplied);
+
   // Chat in Fireside's panel: ask, see the answer stream in, apply its code at the cursor
   // (a new line at the end of the file).
   await page.keyboard.press("Escape");
@@ -108,7 +148,7 @@ async function main() {
   log("chat:", results.chatPanel, results.chatAnswered, results.chatApplied);
   await context.close();
   console.log("RESULTS " + JSON.stringify(results));
-  const ok = results.status && results.ghost && results.accepted && results.codeAction && results.actionEdited && results.chatAnswered && results.chatApplied;
+  const ok = results.status && results.menu && results.ghost && results.accepted && results.codeAction && results.actionEdited && results.refactorApplied && results.chatAnswered && results.chatApplied;
   process.exit(ok ? 0 : 1);
 }
 

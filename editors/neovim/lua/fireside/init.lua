@@ -44,9 +44,13 @@ local function keymaps(bufnr)
   local function map(lhs, rhs, desc, opts)
     if lhs then vim.keymap.set('i', lhs, rhs, vim.tbl_extend('force', { buffer = bufnr, desc = desc }, opts or {})) end
   end
-  -- Accept falls back to the key itself, so <Tab> still indents without a suggestion.
+  -- Accept falls back to the key itself, so <Tab> still indents without a suggestion. An
+  -- expression mapping may not change the buffer (textlock): the accept runs right after.
   map(keys.accept, function()
-    if M.visible() and M.accept() ~= false then return '' end
+    if M.visible() then
+      vim.schedule(function() M.accept() end)
+      return ''
+    end
     return vim.api.nvim_replace_termcodes(keys.accept, true, false, true)
   end, 'Fireside: accept the suggestion', { expr = true, replace_keycodes = false })
   map(keys.accept_word, function() require('fireside.ghost').accept('word') end, 'Fireside: accept a word')

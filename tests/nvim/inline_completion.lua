@@ -2,12 +2,8 @@
 -- nvim --headless -u NONE -l inline_completion.lua <python> <workdir> <init-options-json>
 -- Prints PASS/FAIL lines; exits 0 when every check passes.
 local python, workdir, options_json = arg[1], arg[2], arg[3]
-local function out(...) io.stdout:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n') end
-local ok_all = true
-local function check(cond, msg)
-  out((cond and 'PASS ' or 'FAIL ') .. msg)
-  if not cond then ok_all = false end
-end
+local h = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/harness.lua')
+local out, check = h.out, h.check
 
 vim.cmd('filetype on')
 local path = workdir .. '/greet.py'
@@ -59,6 +55,4 @@ if vim.lsp.inline_completion then
   check(accepted == line .. item.insertText, 'accepting inserts the suggestion')
 end
 
-client:stop(true)
-vim.wait(5000, function() return client:is_stopped() end, 20)
-os.exit(ok_all and 0 or 1)
+h.finish(client)

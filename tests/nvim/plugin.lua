@@ -2,22 +2,10 @@
 -- nvim --headless -u NONE -l plugin.lua <plugin-dir> <python> <workdir> <settings-json> <builtin: 0|1>
 -- Prints PASS/FAIL lines; exits 0 when every check passes.
 local plugin, python, workdir, settings_json, builtin = arg[1], arg[2], arg[3], arg[4], arg[5] == '1'
-local function out(...) io.stdout:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n') end
-local ok_all = true
-local function check(cond, msg)
-  out((cond and 'PASS ' or 'FAIL ') .. msg)
-  if not cond then ok_all = false end
-end
+local h = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/harness.lua')
+local out, check = h.out, h.check
 
-vim.opt.runtimepath:prepend(plugin)
-vim.cmd('filetype on')
-vim.cmd('runtime plugin/fireside.lua')
-local fireside = require('fireside')
-fireside.setup({
-  cmd = { python, '-m', 'fireside', 'lsp', '--log-file', workdir .. '/lsp.log', '--log-level', 'debug' },
-  settings = vim.json.decode(settings_json),
-  inline = { builtin = builtin, debounce_ms = 10 },
-})
+local fireside = h.setup_plugin(plugin, python, workdir, vim.json.decode(settings_json), { inline = { builtin = builtin, debounce_ms = 10 } })
 local path = workdir .. '/greet.py'
 vim.fn.writefile({ 'def greet(name):', '    message = "Hello, " + name', '    return ' }, path)
 vim.cmd.edit(path)
@@ -60,6 +48,4 @@ out('line after accept:', vim.inspect(after), vim.inspect(accepted))
 check(after ~= line and vim.startswith(after, line), '<Tab> accepts the suggestion')
 check(not shown(), 'the ghost text is gone after accepting')
 
-client:stop(true)
-vim.wait(5000, function() return client:is_stopped() end, 20)
-os.exit(ok_all and 0 or 1)
+h.finish(client)

@@ -1,20 +1,10 @@
 -- The plugin's code actions, refactor prompt, chat and health check in a real Neovim:
 -- nvim --headless -u NONE -l plugin_actions.lua <plugin-dir> <python> <workdir> <settings-json>
 local plugin, python, workdir, settings_json = arg[1], arg[2], arg[3], arg[4]
-local function out(...) io.stdout:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n') end
-local ok_all = true
-local function check(cond, msg)
-  out((cond and 'PASS ' or 'FAIL ') .. msg)
-  if not cond then ok_all = false end
-end
+local h = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/harness.lua')
+local out, check = h.out, h.check
 
-vim.opt.runtimepath:prepend(plugin)
-vim.cmd('filetype on')
-vim.cmd('runtime plugin/fireside.lua')
-require('fireside').setup({
-  cmd = { python, '-m', 'fireside', 'lsp', '--log-file', workdir .. '/lsp.log', '--log-level', 'debug' },
-  settings = vim.json.decode(settings_json),
-})
+h.setup_plugin(plugin, python, workdir, vim.json.decode(settings_json))
 local path = workdir .. '/calc.py'
 vim.fn.writefile({ 'def add(a, b):', '    return a + b', '', '', 'def double(x):', '    return x * 2' }, path)
 vim.cmd.edit(path)
@@ -70,5 +60,4 @@ out(health)
 check(health:find('OK `', 1, true) ~= nil and health:find('the daemon answers', 1, true) ~= nil, 'checkhealth reports the executable and the daemon OK')
 check(health:find('ERROR', 1, true) == nil, 'checkhealth reports no error')
 
-client():stop(true)
-os.exit(ok_all and 0 or 1)
+h.finish(client())

@@ -73,10 +73,7 @@ async function main() {
   results.codeAction = await appears(action.first(), 30000);
   await page.screenshot({ path: path.join(OUT, "vscode-codeaction.png") });
   if (results.codeAction) {
-    const text = await editorText(editor);
-    await pickAction(page, "Fireside: add docstring");
-    for (let i = 0; i < 240 && (await editorText(editor)) === text; i++) await page.waitForTimeout(500);
-    results.actionEdited = (await editorText(editor)) !== text;
+    results.actionEdited = await changes(editor, page, () => pickAction(page, "Fireside: add docstring"), 120000);
     await page.screenshot({ path: path.join(OUT, "vscode-after-action.png") });
     log("code action changed the file:", results.actionEdited);
   }
@@ -99,10 +96,7 @@ async function main() {
       results.refactorOffered = await appears(apply.first(), 180000);
       await page.screenshot({ path: path.join(OUT, "vscode-refactor.png") });
       if (results.refactorOffered) {
-        const text = await editorText(editor);
-        await apply.first().click();
-        for (let i = 0; i < 20 && (await editorText(editor)) === text; i++) await page.waitForTimeout(250);
-        results.refactorApplied = (await editorText(editor)) !== text;
+        results.refactorApplied = await changes(editor, page, () => apply.first().click(), 5000);
       }
     }
   }
@@ -126,11 +120,8 @@ async function main() {
     results.chatAnswered = await appears(frame.locator("button", { hasText: "Apply" }).first(), 120000);
     await page.screenshot({ path: path.join(OUT, "vscode-chat.png") });
     if (results.chatAnswered) {
-      const text = await editorText(editor);
       await page.waitForTimeout(3000); // let the answer finish streaming
-      await frame.locator("button", { hasText: "Apply" }).first().click();
-      for (let i = 0; i < 20 && (await editorText(editor)) === text; i++) await page.waitForTimeout(250);
-      results.chatApplied = (await editorText(editor)) !== text;
+      results.chatApplied = await changes(editor, page, () => frame.locator("button", { hasText: "Apply" }).first().click(), 5000);
       await page.screenshot({ path: path.join(OUT, "vscode-chat-applied.png") });
     }
   }
@@ -175,6 +166,15 @@ async function appears(locator, timeout) {
   } catch {
     return false;
   }
+}
+
+/** Whether `act` changes the editor's text within `timeout` ms. */
+async function changes(editor, page, act, timeout) {
+  const before = await editorText(editor);
+  await act();
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline && (await editorText(editor)) === before) await page.waitForTimeout(250);
+  return (await editorText(editor)) !== before;
 }
 
 async function editorText(editor) {

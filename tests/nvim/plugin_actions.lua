@@ -47,6 +47,18 @@ end, 5)
 check(#vim.trim(answer()) > 0, 'the answer streamed into the chat buffer')
 check(#growth >= 3, 'it arrived in pieces (' .. #growth .. ' sizes seen)')
 
+-- A code block from the chat goes into the file with :FiresideApply (below the cursor there).
+vim.cmd('wincmd p')
+vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(bufnr), 0 })
+vim.cmd('FiresideChat Write a Python function triple(x) that returns x * 3. Answer with one fenced code block only.')
+vim.wait(120000, function() return next(require('fireside.chat').streams) == nil end, 20)
+local has_block = answer():find('```', 1, true) ~= nil
+before = text()
+vim.api.nvim_set_current_win(vim.fn.bufwinid(chat))
+vim.cmd('FiresideApply')
+check(has_block, 'the answer had a code block to apply')
+check(text() ~= before and text():find('triple', 1, true) ~= nil, ':FiresideApply put the code block into the file')
+
 -- :checkhealth fireside
 vim.cmd('checkhealth fireside')
 local health = ''

@@ -74,7 +74,7 @@ async def resolve(ls: FiresideServer, action: types.CodeAction) -> types.CodeAct
     task = build_task(ls, data)
     outcome = await run_task(ls, task, force_cloud=bool(data.get("cloud")))
     if outcome.best is None:
-        ls.show(f"Fireside: no usable edit for “{task.title}”: {_summary(outcome)}", types.MessageType.Warning)
+        ls.show(f"Fireside: no usable edit for “{task.title}”: {_summary(outcome)}", types.MessageType.Warning, once=False)
         return action
     best = outcome.best
     if best.provenance == "local":
@@ -83,7 +83,7 @@ async def resolve(ls: FiresideServer, action: types.CodeAction) -> types.CodeAct
     action.title = f"{action.title} ({best.provenance}: {best.draft.model}, {verdict})"
     action.edit = file_edit(ls, task, best.draft.code, document.version if task.path == ls.path_of(uri) else None)
     if not best.passed or outcome.notes:
-        ls.show(f"Fireside: {task.title}: {_summary(outcome)}", types.MessageType.Info if best.passed else types.MessageType.Warning)
+        ls.show(f"Fireside: {task.title}: {_summary(outcome)}", types.MessageType.Info if best.passed else types.MessageType.Warning, once=False)
     return action
 
 

@@ -100,12 +100,13 @@ class FiresideServer(LanguageServer):
             asyncio.get_running_loop().create_task(old.close())
         self.settings = settings
 
-    def show(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
-        """A message for the user, once: completion runs on every keystroke, and the same
-        failure must not pop up again each time."""
-        if message not in self._shown_errors:
-            self._shown_errors.add(message)
-            self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Error, once: bool = True) -> None:
+        """A message for the user; by default once: completion runs on every keystroke, and
+        the same failure must not pop up again each time (an action's outcome may)."""
+        if once and message in self._shown_errors:
+            return
+        self._shown_errors.add(message)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
     def path_of(self, uri: str) -> str:
         """The document's path as prompts show it: relative to the workspace root."""

@@ -23,7 +23,7 @@ from fireside.cascade.checks import CheckConfig, CheckResult, run_command, synta
 from fireside.cascade.drafts import Draft, EditTask, ask, messages
 from fireside.cascade.ledger import Ledger, LedgerEntry, Prices
 from fireside.cascade.policy import CloudPolicy
-from fireside.cascade.redact import redact
+from fireside.cascade.redact import Scrubber
 from fireside.cascade.shadow import shadow_workspace
 
 Chat = Callable[[dict[str, object]], AsyncIterator[dict[str, object]]]
@@ -126,17 +126,11 @@ class Escalation:
             assert policy.model is not None
             entry.escalated, entry.cloud_model = True, policy.model
             report(f"asking {policy.model}" + (f" after the {failed[1].name} check failed" if failed else ""))
-            found: list[str] = []
-
-            def scrub(text: str) -> str:
-                cleaned = redact(text)
-                found.extend(cleaned.found)
-                return cleaned.text
-
+            scrub = Scrubber()
             cloud = await self._attempt(root, task, policy.model, "cloud", failed, config, report, scrub)
             attempts.append(cloud)
-            if found:
-                notes.append(f"redacted before sending: {', '.join(sorted(set(found)))}")
+            if scrub.found:
+                notes.append(f"redacted before sending: {', '.join(sorted(scrub.found))}")
             prices = await self._prices(policy.model)
             entry.cloud_tokens_in, entry.cloud_tokens_out, entry.cloud_seconds = cloud.draft.tokens_in, cloud.draft.tokens_out, round(cloud.draft.seconds, 3)
             entry.cost_usd = prices.cost(cloud.draft.tokens_in, cloud.draft.tokens_out)

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 DEFAULT_NEVER_SEND = (".env", ".env.*", "*.pem", "*.key", "secrets/**", "id_rsa", "id_ed25519", ".netrc")
-
-
-def offline(environ: Mapping[str, str] = os.environ) -> bool:
-    return environ.get("FIRESIDE_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)

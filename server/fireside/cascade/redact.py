@@ -38,6 +38,18 @@ class Redaction:
     found: tuple[str, ...]  # what kinds were taken out, in order (for the user and the ledger)
 
 
+class Scrubber:
+    """`redact` as a text filter for a whole request, remembering the kinds it took out."""
+
+    def __init__(self) -> None:
+        self.found: set[str] = set()
+
+    def __call__(self, text: str) -> str:
+        cleaned = redact(text)
+        self.found.update(cleaned.found)
+        return cleaned.text
+
+
 def redact(text: str) -> Redaction:
     found: list[str] = []
 

@@ -20,7 +20,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from fireside.cascade.drafts import messages
-from fireside.cascade.redact import redact
+from fireside.cascade.redact import Scrubber
 from fireside.lsp.chat import attached_context
 from fireside.lsp.code_actions import EXPLAIN_COMMAND, REFACTOR_COMMAND, build_task, file_edit, run_task
 from fireside.lsp.edit_tasks import enclosing_function, refactor_task
@@ -51,7 +51,7 @@ async def refactor(ls: FiresideServer, *arguments: Any) -> dict[str, Any]:
     if outcome.best is None:
         raise JsonRpcInvalidParams(f"no usable edit: {'; '.join([a.describe() for a in outcome.attempts] + list(outcome.notes))}")
     best = outcome.best
-    return {"edit": ls.protocol._converter.unstructure(file_edit(ls, task, best.draft.code, document.version)), "title": task.title,
+    return {"edit": file_edit(ls, task, best.draft.code, document.version), "title": task.title,
             "passed": best.passed, "provenance": best.provenance, "model": best.draft.model,
             "checks": [{"name": c.name, "passed": c.passed, "output": c.output} for c in best.checks], "notes": list(outcome.notes)}
 
@@ -103,14 +103,8 @@ def cloud_payload(ls: FiresideServer, *arguments: Any) -> dict[str, Any]:
     refusal = policy.refusal(task.path)
     if refusal is not None:
         return {"sent": False, "reason": refusal, "model": policy.model}
-    found: list[str] = []
-
-    def scrub(text: str) -> str:
-        cleaned = redact(text)
-        found.extend(cleaned.found)
-        return cleaned.text
-
-    return {"sent": True, "model": policy.model, "messages": messages(task, None, scrub), "redacted": sorted(set(found)),
+    scrub = Scrubber()
+    return {"sent": True, "model": policy.model, "messages": messages(task, None, scrub), "redacted": sorted(scrub.found),
             "note": "on escalation the failing draft and its check output are added, redacted the same way"}
 
 

@@ -37,6 +37,7 @@ class ModelFacts:
     fim: bool  # has fill-in-the-middle tokens: prompts go to /api/infill
     context_length: int
     remote: bool = False  # served by a remote backend: what is sent leaves this machine
+    prices: Prices = Prices()  # what a remote model costs, as its models.toml entry says
 
 
 def _context_length(model_info: dict[str, Any]) -> int:
@@ -51,7 +52,6 @@ class DaemonClient:
         self.log_path = log_path
         self._session: aiohttp.ClientSession | None = None
         self._facts: dict[str, ModelFacts] = {}
-        self._prices: dict[str, Prices] = {}
         self._starting = asyncio.Lock()
 
     def _http(self) -> aiohttp.ClientSession:
@@ -103,17 +103,10 @@ class DaemonClient:
             response = await self._post("/api/show", {"model": name})
             async with response:
                 shown = await response.json()
-            self._facts[name] = ModelFacts(name, "insert" in shown.get("capabilities", ()), _context_length(shown.get("model_info", {})), "remote_model" in shown)
+            table = shown.get("prices") or {}
+            prices = Prices(float(table.get("input", 0.0)), float(table.get("output", 0.0)))
+            self._facts[name] = ModelFacts(name, "insert" in shown.get("capabilities", ()), _context_length(shown.get("model_info", {})), "remote_model" in shown, prices)
         return self._facts[name]
-
-    async def prices(self, name: str) -> Prices:
-        """What a remote model costs, as its models.toml entry says (nothing for local ones)."""
-        if name not in self._prices:
-            response = await self._post("/api/show", {"model": name})
-            async with response:
-                table = (await response.json()).get("prices") or {}
-            self._prices[name] = Prices(float(table.get("input", 0.0)), float(table.get("output", 0.0)))
-        return self._prices[name]
 
     def chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """A chat answer's NDJSON objects, from `/api/chat`."""

@@ -23,8 +23,8 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from fireside import __version__
 from fireside.cascade.escalation import Escalation
-from fireside.cascade.ledger import Ledger
-from fireside.cascade.policy import CloudPolicy, offline
+from fireside.cascade.ledger import Ledger, Prices
+from fireside.cascade.policy import CloudPolicy
 from fireside.config import Paths
 from fireside.context.parse_cache import ParseCache
 from fireside.context.prompt import Sources
@@ -45,7 +45,7 @@ class FiresideServer(LanguageServer):
         self.settings = Settings()
         self.status = StatusReporter(self.protocol.notify)
         self.completer = InlineCompleter(self._daemon_client(self.settings), self.status, self.sources)
-        self.escalation = Escalation(lambda body: self.daemon.chat(body), lambda model: self.daemon.prices(model), Ledger(Paths.from_env().ledger))
+        self.escalation = Escalation(lambda body: self.daemon.chat(body), self._prices, Ledger(Paths.from_env().ledger))
         self.conversations = Conversations()
         self.local_edits: dict[str, dict[str, Any]] = {}  # uri -> the last code action answered locally, for "retry with cloud"
         self.edits = RecentEdits()
@@ -58,9 +58,12 @@ class FiresideServer(LanguageServer):
     def daemon(self) -> DaemonClient:
         return self.completer.daemon
 
+    async def _prices(self, model: str) -> Prices:
+        return (await self.daemon.model(model)).prices
+
     def cloud_policy(self) -> CloudPolicy:
         options = self.settings.cascade
-        return CloudPolicy(options.cloud_model, options.never_send, offline())
+        return CloudPolicy(options.cloud_model, options.never_send, self.settings.daemon_settings().offline)
 
     def root(self) -> Path:
         """The workspace root; checks run on a copy of it."""
